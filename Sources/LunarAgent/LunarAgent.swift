@@ -1,0 +1,4 @@
+import LunarModel
+import LunarWire
+import LunarStorage
+public enum LunarAgentModule {}

@@ -1,0 +1,3 @@
+import LunarModel
+import ISCSI
+public enum LunarSANModule {}

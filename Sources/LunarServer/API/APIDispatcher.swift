@@ -1,0 +1,118 @@
+import Logging
+import LunarModel
+
+/// The CloudStack API without HTTP: parameters in, status and JSON out. Order of checks follows
+/// CloudStack: response format, credentials (401), command and role (432), parameters (431),
+/// then the command itself; anything unexpected is a 530 and changes nothing.
+public struct APIDispatcher: Sendable {
+    /// What goes back over HTTP.
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: String
+        /// The error text, for the `X-Description` header.
+        public var errorDescription: String?
+    }
+
+    let server: ServerContext
+    let commands: CommandTable
+    let authenticator: Authenticator
+
+    init(server: ServerContext, commands: CommandTable) {
+        self.server = server
+        self.commands = commands
+        self.authenticator = Authenticator(store: server.store, time: server.time)
+    }
+
+    public func dispatch(_ raw: [(name: String, value: String)]) async -> Response {
+        let parameters = APIParameters(raw)
+        let commandName = parameters["command"]
+        let responseKey = (commandName.map { $0.lowercased() } ?? "error") + "response"
+        var logger = server.logger
+        logger[metadataKey: "api.command"] = .string(String((commandName ?? "-").prefix(64)))
+        do {
+            if let format = parameters["response"], format.lowercased() != "json" {
+                throw LunarError(.parameterError, "response=\(format.prefix(16)) is not supported; Lunar answers response=json only")
+            }
+            let caller = try await authenticator.authenticate(raw, parameters: parameters)
+            logger[metadataKey: "api.user"] = .string(caller.user.username)
+            guard let commandName, !commandName.isEmpty else {
+                throw LunarError(.parameterError, "missing parameter command")
+            }
+            guard let command = commands[commandName], command.isAvailable(to: caller) else {
+                throw LunarError(.unsupportedAction, "The given command \(commandName.prefix(64)) does not exist or it is not available for user")
+            }
+            try Self.validate(parameters, against: command)
+            let call = APICall(command: command, parameters: parameters, caller: caller, server: server)
+            let body: JSONObject
+            switch command.execution {
+            case .sync(let run):
+                body = try await run(call).body
+            case .async(let prepare):
+                let plan = try await prepare(call)
+                let jobID = try await server.jobs.submit(call: call, plan: plan)
+                body = JSONObject(["id": plan.createdID.json, "jobid": .string(jobID.uuid)])
+            }
+            logger.debug("api request served")
+            return Response(status: 200, body: JSONObject([responseKey: .object(body)]).serialized, errorDescription: nil)
+        } catch let error as LunarError {
+            logger.debug("api request refused", metadata: ["api.error.code": .string(String(error.code.rawValue))])
+            return Self.errorResponse(error, key: responseKey)
+        } catch {
+            logger.error("api request failed", metadata: ["error.type": .string(String(describing: type(of: error))), "error": .string("\(error)")])
+            return Self.errorResponse(LunarError(.internalError, "Internal error executing command, please contact your system administrator"), key: responseKey)
+        }
+    }
+
+    static func errorResponse(_ error: LunarError, key: String) -> Response {
+        let body = JSONObject([
+            "uuidList": .array([]),
+            "errorcode": .integer(Int64(error.code.rawValue)),
+            "cserrorcode": .integer(Int64(error.csErrorCode)),
+            "errortext": .string(error.text),
+        ])
+        return Response(status: error.code.rawValue, body: JSONObject([key: .object(body)]).serialized, errorDescription: error.text)
+    }
+
+    /// Checks required parameters and the form of every declared one. Unknown parameters are
+    /// ignored, as CloudStack does.
+    static func validate(_ parameters: APIParameters, against command: APICommand) throws {
+        for declared in command.parameters {
+            let value = parameters[declared.name]
+            if declared.kind == .map {
+                let present = parameters.values.keys.contains { $0.hasPrefix(declared.name + "[") }
+                if declared.isRequired && !present { throw LunarError.missingParameter(declared.name, command: command.name) }
+                continue
+            }
+            guard let value else {
+                if declared.isRequired { throw LunarError.missingParameter(declared.name, command: command.name) }
+                continue
+            }
+            if declared.isRequired && value.isEmpty {
+                throw LunarError.missingParameter(declared.name, command: command.name)
+            }
+            guard value.count <= declared.length else {
+                throw LunarError.invalidParameter(declared.name, value: String(value.prefix(32)) + "…", reason: "longer than \(declared.length) characters")
+            }
+            switch declared.kind {
+            case .uuid:
+                _ = try parameters.id(declared.name, as: Identifier<Void>.self)
+            case .long:
+                _ = try parameters.int64(declared.name)
+            case .integer:
+                _ = try parameters.int(declared.name)
+            case .short:
+                guard let number = try parameters.int(declared.name), Int16(exactly: number) != nil else {
+                    throw LunarError.invalidParameter(declared.name, value: value, reason: "out of range")
+                }
+            case .boolean:
+                _ = try parameters.bool(declared.name)
+            case .date:
+                guard CloudStackDate.parse(value) != nil || CloudStackDate.parse(value + "T00:00:00Z") != nil else {
+                    throw LunarError.invalidParameter(declared.name, value: value, reason: "expected yyyy-MM-dd or yyyy-MM-ddTHH:mm:ssZ")
+                }
+            case .string, .list, .map:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import LunarModel
+import NIOCore
+import ServiceLifecycle
+
+/// Builds the management server: opens the database (migrating it), makes the root admin on first
+/// start, recovers unfinished jobs, and returns the Hummingbird application. Tests call this too.
+public enum LunarServerApp {
+    /// - Parameters:
+    ///   - configuration: where to keep data and where to listen.
+    ///   - time: the wall clock (fixed in tests).
+    ///   - extraCommands: commands added to the table (tests use it to reach failure paths).
+    ///   - onListening: called with the bound port once the server accepts connections.
+    public static func build(
+        configuration: ServerConfiguration,
+        time: any TimeSource = SystemTimeSource(),
+        extraCommands: [APICommand] = [],
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        let folder = DataFolder(path: configuration.dataDirectory)
+        try folder.create()
+        let database = try await Database.openSQLite(path: configuration.resolvedDatabasePath, logger: logger)
+        let store = Store(database: database, time: time)
+
+        var generator = SystemRandomNumberGenerator()
+        let password = Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let (rootKeys, created) = try await store.bootstrapRootAdmin(password: password)
+        try folder.writeJSON(rootKeys, to: LunarEndpoints.adminKeysFileName, permissions: 0o600)
+        if created { logger.info("created the root admin account", metadata: ["file": .string(folder.file(LunarEndpoints.adminKeysFileName))]) }
+
+        let jobs = JobRunner(
+            store: store, logger: logger,
+            limits: .init(maximumUnfinishedJobs: configuration.maximumUnfinishedJobs, maximumConcurrentJobs: configuration.maximumConcurrentJobs)
+        )
+        let commands = CommandTable(AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + extraCommands)
+        let server = ServerContext(
+            store: store, jobs: jobs, time: time, logger: logger, commands: commands,
+            rootKeysChanged: { old, new in
+                // Keep admin-keys.json in step when the key pair it holds is replaced.
+                guard let current = try? folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName), current.apiKey == old.apiKey else {
+                    return
+                }
+                do {
+                    try folder.writeJSON(new, to: LunarEndpoints.adminKeysFileName, permissions: 0o600)
+                } catch {
+                    logger.error("could not update the admin keys file", metadata: ["error": .string("\(error)")])
+                }
+            }
+        )
+        try await jobs.recover(using: commands, server: server)
+
+        let dispatcher = APIDispatcher(server: server, commands: commands)
+        let router = Router(context: BasicRequestContext.self)
+        let maximumBodyBytes = configuration.maximumBodyBytes
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            try await respond(to: request, dispatcher: dispatcher, maximumBodyBytes: maximumBodyBytes)
+        }
+        router.get("/client/api", use: handler)
+        router.post("/client/api", use: handler)
+
+        let bindAddress = configuration.bindAddress
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.bindAddress, port: configuration.port), serverName: "Lunar"),
+            services: [DatabaseService(database: database), jobs],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                do {
+                    try folder.updateEndpoints { $0.api = "http://\(bindAddress):\(port)/client/api" }
+                } catch {
+                    logger.error("could not write endpoints.json", metadata: ["error": .string("\(error)")])
+                }
+                logger.info("API listening", metadata: ["api.url": .string("http://\(bindAddress):\(port)/client/api")])
+                await onListening(port)
+            },
+            logger: logger
+        )
+    }
+
+    static let descriptionHeader = HTTPField.Name("X-Description")!
+
+    static func respond(to request: Request, dispatcher: APIDispatcher, maximumBodyBytes: Int) async throws -> Response {
+        let response: APIDispatcher.Response
+        do {
+            var raw = try FormDecoding.parse(request.uri.query.map { Substring($0) } ?? "")
+            if request.method == .post {
+                let body = try await request.body.collect(upTo: maximumBodyBytes)
+                let contentType = request.headers[.contentType] ?? ""
+                if body.readableBytes > 0 {
+                    guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+                        throw LunarError(.parameterError, "POST bodies must be application/x-www-form-urlencoded")
+                    }
+                    raw += try FormDecoding.parse(Substring(String(buffer: body)))
+                }
+            }
+            response = await dispatcher.dispatch(raw)
+        } catch let error as LunarError {
+            response = APIDispatcher.errorResponse(error, key: "errorresponse")
+        } catch {
+            // A body over the limit (or a broken connection) ends here.
+            response = APIDispatcher.errorResponse(
+                LunarError(.parameterError, "malformed request: the body is larger than \(maximumBodyBytes) bytes or could not be read"),
+                key: "errorresponse"
+            )
+        }
+        var headers: HTTPFields = [.contentType: "application/json; charset=UTF-8"]
+        if let description = response.errorDescription {
+            // Header values cannot carry line breaks or non-ASCII safely.
+            headers[descriptionHeader] = String(description.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? Character($0) : "?" })
+        }
+        return Response(
+            status: HTTPResponse.Status(code: response.status),
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: response.body))
+        )
+    }
+}
+
+/// Keeps the database open for the application's life and closes it last at shutdown.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await database.close()
+    }
+}

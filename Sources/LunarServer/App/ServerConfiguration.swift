@@ -1,0 +1,53 @@
+import Foundation
+
+/// Settings of `lunar server`, from flags or a JSON config file (flags win).
+public struct ServerConfiguration: Sendable, Codable {
+    /// The data folder: database, keys, endpoints.
+    public var dataDirectory: String
+    public var bindAddress: String = "127.0.0.1"
+    /// 0 picks a free port (written to `endpoints.json`).
+    public var port: Int = 8080
+    /// The SQLite file; `lunar.db` in the data folder when absent.
+    public var databasePath: String?
+    /// Largest request body accepted.
+    public var maximumBodyBytes: Int = 1 << 20
+    public var maximumUnfinishedJobs: Int = 1_000
+    public var maximumConcurrentJobs: Int = 16
+
+    public init(dataDirectory: String, bindAddress: String = "127.0.0.1", port: Int = 8080) {
+        self.dataDirectory = dataDirectory
+        self.bindAddress = bindAddress
+        self.port = port
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case dataDirectory = "data"
+        case bindAddress = "bind"
+        case port
+        case databasePath = "database"
+        case maximumBodyBytes = "max_body_bytes"
+        case maximumUnfinishedJobs = "max_unfinished_jobs"
+        case maximumConcurrentJobs = "max_concurrent_jobs"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.dataDirectory = try container.decodeIfPresent(String.self, forKey: .dataDirectory) ?? "./lunar-data"
+        self.bindAddress = try container.decodeIfPresent(String.self, forKey: .bindAddress) ?? "127.0.0.1"
+        self.port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 8080
+        self.databasePath = try container.decodeIfPresent(String.self, forKey: .databasePath)
+        self.maximumBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maximumBodyBytes) ?? 1 << 20
+        self.maximumUnfinishedJobs = try container.decodeIfPresent(Int.self, forKey: .maximumUnfinishedJobs) ?? 1_000
+        self.maximumConcurrentJobs = try container.decodeIfPresent(Int.self, forKey: .maximumConcurrentJobs) ?? 16
+    }
+
+    /// Reads a JSON config file.
+    public static func load(path: String) throws -> ServerConfiguration {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+    }
+
+    var resolvedDatabasePath: String {
+        databasePath ?? (dataDirectory as NSString).appendingPathComponent("lunar.db")
+    }
+}

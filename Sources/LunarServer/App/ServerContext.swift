@@ -1,0 +1,13 @@
+import Logging
+import LunarModel
+
+/// What commands reach: the store, the job runner, the clock, and the server's settings.
+public struct ServerContext: Sendable {
+    public let store: Store
+    public let jobs: JobRunner
+    public let time: any TimeSource
+    public let logger: Logger
+    public let commands: CommandTable
+    /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
+    let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
+}

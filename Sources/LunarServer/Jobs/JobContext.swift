@@ -1,0 +1,27 @@
+import Logging
+import LunarModel
+
+/// What a running job may do besides its work: journal its steps and report progress. Steps are
+/// written before and after each action, so after a crash the journal says how far it got.
+public struct JobContext: Sendable {
+    public let jobID: JobID
+    public let store: Store
+    public let logger: Logger
+
+    /// Runs one step, journaling `started`, then `done` or `failed`.
+    public func step<T: Sendable>(_ name: String, detail: String? = nil, _ body: () async throws -> T) async throws -> T {
+        try await store.journal(jobID, step: name, state: .started, detail: detail)
+        do {
+            let result = try await body()
+            try await store.journal(jobID, step: name, state: .done)
+            return result
+        } catch {
+            _ = try? await store.journal(jobID, step: name, state: .failed, detail: String(describing: error).prefix(500).description)
+            throw error
+        }
+    }
+
+    public func progress(percent: Int) async {
+        try? await store.setJobProgress(jobID, percent: percent)
+    }
+}

@@ -1,0 +1,164 @@
+import Logging
+import LunarModel
+import ServiceLifecycle
+import Synchronization
+
+/// Runs async jobs with bounded concurrency and a bounded backlog. Each job is a row first
+/// (written before the request answers), so a job is never lost by a crash: at start the server
+/// resumes the idempotent ones and fails the rest with a clear reason.
+public final class JobRunner: Service, Sendable {
+    public struct Limits: Sendable {
+        /// Jobs accepted but not finished; beyond this new async commands get a 429.
+        public var maximumUnfinishedJobs: Int = 1_000
+        /// Jobs executing at once.
+        public var maximumConcurrentJobs: Int = 16
+
+        public init(maximumUnfinishedJobs: Int = 1_000, maximumConcurrentJobs: Int = 16) {
+            self.maximumUnfinishedJobs = maximumUnfinishedJobs
+            self.maximumConcurrentJobs = maximumConcurrentJobs
+        }
+    }
+
+    struct Submission: Sendable {
+        let jobID: JobID
+        let command: String
+        let work: @Sendable (JobContext) async throws -> JSONObject
+    }
+
+    let store: Store
+    let logger: Logger
+    let limits: Limits
+    private let unfinished = Mutex(0)
+    private let stream: AsyncStream<Submission>
+    private let continuation: AsyncStream<Submission>.Continuation
+
+    public init(store: Store, logger: Logger, limits: Limits = Limits()) {
+        precondition(limits.maximumConcurrentJobs > 0 && limits.maximumUnfinishedJobs > 0)
+        self.store = store
+        self.logger = logger
+        self.limits = limits
+        (self.stream, self.continuation) = AsyncStream.makeStream(of: Submission.self)
+    }
+
+    /// Records a job for a validated call and queues it.
+    /// - Returns: the job's id, for the `jobid` field.
+    func submit(call: APICall, plan: JobPlan) async throws -> JobID {
+        try reserveSlot()
+        let job = AsyncJob(
+            id: .random(), accountID: call.caller.account.id, userID: call.caller.user.id, command: call.command.name,
+            parameters: call.parameters.forJournal, status: .pending, resultCode: 0, result: nil, progress: 0,
+            instanceType: plan.instanceType, instanceID: plan.instanceID, createdEpochSeconds: store.time.nowEpochSeconds(),
+            completedEpochSeconds: nil
+        )
+        do {
+            try await store.insertJob(job)
+        } catch {
+            releaseSlot()
+            throw error
+        }
+        enqueue(Submission(jobID: job.id, command: job.command, work: plan.work))
+        return job.id
+    }
+
+    /// Finds jobs a previous run left unfinished: resumes those whose command can resume, fails
+    /// the others. Called once at start, before the API accepts requests.
+    func recover(using commands: CommandTable, server: ServerContext) async throws {
+        for job in try await store.pendingJobs() {
+            var logger = self.logger
+            logger[metadataKey: "job.id"] = .string(job.id.uuid)
+            logger[metadataKey: "job.command"] = .string(job.command)
+            guard let command = commands[job.command], let resume = command.resume,
+                let account = try await store.account(job.accountID), let user = try await store.user(job.userID)
+            else {
+                try await store.journal(job.id, step: "recovery", state: .failed, detail: "not resumable")
+                try await store.finishJob(
+                    job.id, status: .failed, resultCode: LunarError.Code.internalError.rawValue,
+                    result: Self.errorResult(LunarError(.internalError, "The job was interrupted by a server restart and \(job.command) cannot be resumed; see its steps for what was done"))
+                )
+                logger.warning("failed a job interrupted by a restart")
+                continue
+            }
+            try await store.journal(job.id, step: "recovery", state: .started, detail: "resuming after a server restart")
+            let call = APICall(command: command, parameters: APIParameters(values: job.parameters), caller: Caller(user: user, account: account), server: server)
+            try reserveSlot(ignoringLimit: true)
+            enqueue(Submission(jobID: job.id, command: job.command) { context in try await resume(call, context) })
+            logger.info("resuming a job interrupted by a restart")
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for await submission in stream {
+                    if running >= limits.maximumConcurrentJobs {
+                        await group.next()
+                        running -= 1
+                    }
+                    group.addTask { await self.execute(submission) }
+                    running += 1
+                }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+    }
+
+    func execute(_ submission: Submission) async {
+        defer { releaseSlot() }
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = .string(submission.jobID.uuid)
+        logger[metadataKey: "job.command"] = .string(submission.command)
+        let context = JobContext(jobID: submission.jobID, store: store, logger: logger)
+        let status: AsyncJob.Status
+        let code: Int
+        let result: JSONObject
+        do {
+            result = try await submission.work(context)
+            (status, code) = (.succeeded, 0)
+        } catch let error as LunarError {
+            (status, code, result) = (.failed, error.code.rawValue, Self.errorResult(error))
+        } catch {
+            logger.error("job failed unexpectedly", metadata: ["error.type": .string(String(describing: type(of: error))), "error": .string("\(error)")])
+            let unexpected = LunarError(.internalError, "Internal error executing the job, please contact your system administrator")
+            (status, code, result) = (.failed, unexpected.code.rawValue, Self.errorResult(unexpected))
+        }
+        do {
+            try await store.finishJob(submission.jobID, status: status, resultCode: code, result: result)
+        } catch {
+            // The row stays pending; the next start will resume or fail it.
+            logger.error("could not record a job's end", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    static func errorResult(_ error: LunarError) -> JSONObject {
+        JSONObject([
+            "errorcode": .integer(Int64(error.code.rawValue)),
+            "cserrorcode": .integer(Int64(error.csErrorCode)),
+            "errortext": .string(error.text),
+        ])
+    }
+
+    private func enqueue(_ submission: Submission) {
+        if case .terminated = continuation.yield(submission) {
+            // Shutting down: the row stays pending and is recovered at the next start.
+            releaseSlot()
+        }
+    }
+
+    private func reserveSlot(ignoringLimit: Bool = false) throws {
+        let accepted = unfinished.withLock { count in
+            guard ignoringLimit || count < limits.maximumUnfinishedJobs else { return false }
+            count += 1
+            return true
+        }
+        guard accepted else {
+            throw LunarError(.limitExceeded, "too many async jobs in progress (\(limits.maximumUnfinishedJobs)); retry later")
+        }
+    }
+
+    private func releaseSlot() {
+        unfinished.withLock { $0 -= 1 }
+    }
+}

@@ -1,0 +1,2 @@
+import LunarModel
+public enum LunarWireModule {}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct Lunar: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lunar",
+        abstract: "Managed block storage for clouds, with hard per-volume QoS and a CloudStack-compatible API.",
+        subcommands: [
+            UpCommand.self, ServerCommand.self, APICallCommand.self,
+            ZoneCommand.self, PodCommand.self, ClusterCommand.self, HostCommand.self, AccountCommand.self, JobCommand.self,
+        ]
+    )
+}

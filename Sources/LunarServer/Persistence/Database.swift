@@ -40,7 +40,8 @@ public final class Database: Sendable {
             throw PersistenceError(.cannotOpen, "cannot open database \(path ?? ":memory:"): \(error)")
         }
         let database = Database(
-            sql: connection.sql(queryLogLevel: .trace),
+            // No query logging: binds include API secrets and password hashes.
+            sql: connection.sql(queryLogLevel: nil),
             dialect: .sqlite,
             maximumWaiters: maximumWaiters,
             close: { try await connection.close() }

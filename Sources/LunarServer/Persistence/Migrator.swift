@@ -64,3 +64,10 @@ struct Migrator {
         }
     }
 }
+
+/// Lets tests run the migrator with a migration list of their own.
+public enum _MigratorAccess {
+    public static func migrate(_ database: Database, _ migrations: [Migration], logger: Logger) async throws {
+        try await Migrator(migrations: migrations).migrate(database, logger: logger)
+    }
+}

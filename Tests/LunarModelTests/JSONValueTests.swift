@@ -1,0 +1,62 @@
+import LunarModel
+import Testing
+
+struct JSONValueTests {
+    @Test func objectsKeepOrderAndLeaveOutAbsentValues() {
+        let absent: String? = nil
+        let object = JSONObject(["b": 1, "a": "x", "c": absent.json, "d": .array([true, .object(JSONObject())])])
+        #expect(object.serialized == #"{"b":1,"a":"x","d":[true,{}]}"#)
+    }
+
+    @Test func escapesStrings() {
+        #expect(JSONValue.string("q\"\\\n\u{01}é").serialized == #""q\"\\\n\u0001é""#)
+    }
+
+    @Test func parsesWhatItWrites() throws {
+        let object = JSONObject(["z": "é ☃", "n": -12, "f": .double(1.5), "l": .array(["a", false]), "o": .object(JSONObject(["k": "v"]))])
+        #expect(try JSONValue.parse(object.serialized) == .object(object))
+    }
+
+    @Test func parsesSurrogatePairsAndNull() throws {
+        #expect(try JSONValue.parse(#"["\ud83d\ude00", null]"#) == .array(["😀", .object(JSONObject())]))
+    }
+
+    @Test(arguments: ["", "{", #"{"a":}"#, "[1,]", #""abc"#, "tru", "1 2", String(repeating: "[", count: 500)])
+    func refusesMalformed(_ text: String) {
+        #expect(throws: LunarError.self) { try JSONValue.parse(text) }
+    }
+}
+
+struct IdentifierTests {
+    @Test func acceptsUUIDsOnlyAndLowerCases() {
+        #expect(ZoneID("3ECF82FB-6CBE-4565-9F02-A1C8A00B4A01")?.uuid == "3ecf82fb-6cbe-4565-9f02-a1c8a00b4a01")
+        #expect(ZoneID("not-a-uuid") == nil)
+        #expect(ZoneID("") == nil)
+    }
+
+    @Test func seededGenerationReplays() {
+        struct SplitMix: RandomNumberGenerator {
+            var state: UInt64
+            mutating func next() -> UInt64 {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                return z ^ (z >> 31)
+            }
+        }
+        var first = SplitMix(state: 42)
+        var second = SplitMix(state: 42)
+        #expect(ZoneID.random(using: &first) == ZoneID.random(using: &second))
+        #expect(ZoneID(ZoneID.random(using: &first).uuid) != nil)
+    }
+
+    @Test func generatedKeysLookLikeCloudStacks() {
+        var generator = SystemRandomNumberGenerator()
+        let keys = UserKeys.generate(using: &generator)
+        #expect(keys.apiKey.count == 86)
+        #expect(keys.secretKey.count == 86)
+        #expect(keys.apiKey != keys.secretKey)
+        #expect(keys.apiKey.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+    }
+}

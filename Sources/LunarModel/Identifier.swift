@@ -67,3 +67,12 @@ public typealias PodID = Identifier<Pod>
 public typealias ClusterID = Identifier<Cluster>
 public typealias HostID = Identifier<Host>
 public typealias JobID = Identifier<AsyncJob>
+public typealias DiskOfferingID = Identifier<DiskOffering>
+public typealias ServiceOfferingID = Identifier<ServiceOffering>
+public typealias TemplateID = Identifier<Template>
+public typealias StoragePoolID = Identifier<StoragePool>
+public typealias VolumeID = Identifier<Volume>
+public typealias VirtualMachineID = Identifier<VirtualMachineTag>
+
+/// Tag type for VM ids until the VM entity exists.
+public enum VirtualMachineTag {}

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import LunarModel
+import LunarStorage
 import NIOCore
 import ServiceLifecycle
 
@@ -18,6 +19,7 @@ public enum LunarServerApp {
         configuration: ServerConfiguration,
         time: any TimeSource = SystemTimeSource(),
         extraCommands: [APICommand] = [],
+        extraProviders: [any StorageProvider] = [],
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
@@ -36,9 +38,13 @@ public enum LunarServerApp {
             store: store, logger: logger,
             limits: .init(maximumUnfinishedJobs: configuration.maximumUnfinishedJobs, maximumConcurrentJobs: configuration.maximumConcurrentJobs)
         )
-        let commands = CommandTable(AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + extraCommands)
+        let commands = CommandTable(
+            AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
+                + PoolCommands.all + VolumeCommands.all + extraCommands
+        )
+        let providers = StorageProviderRegistry([LocalStorageProvider()] + extraProviders)
         let server = ServerContext(
-            store: store, jobs: jobs, time: time, logger: logger, commands: commands,
+            store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers,
             rootKeysChanged: { old, new in
                 // Keep admin-keys.json in step when the key pair it holds is replaced.
                 guard let current = try? folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName), current.apiKey == old.apiKey else {

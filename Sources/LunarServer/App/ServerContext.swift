@@ -1,5 +1,6 @@
 import Logging
 import LunarModel
+import LunarStorage
 
 /// What commands reach: the store, the job runner, the clock, and the server's settings.
 public struct ServerContext: Sendable {
@@ -8,6 +9,7 @@ public struct ServerContext: Sendable {
     public let time: any TimeSource
     public let logger: Logger
     public let commands: CommandTable
+    public let providers: StorageProviderRegistry
     /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
     let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
 }

@@ -137,6 +137,12 @@ extension Store {
                     throw LunarError.refused("The last root admin account cannot be deleted")
                 }
             }
+            let volumes = try await count(sql, "SELECT COUNT(*) AS n FROM volumes WHERE account_id = \(bind: id.uuid) AND state <> 'Expunged'")
+            if volumes > 0 {
+                throw LunarError.refused("Account \(account.name) still owns \(volumes) volume(s); delete them first")
+            }
+            // Expunged volumes are history; they go with the account.
+            try await sql.raw("DELETE FROM volumes WHERE account_id = \(bind: id.uuid)").run()
             try await sql.raw("DELETE FROM accounts WHERE id = \(bind: id.uuid)").run()
             return true
         }

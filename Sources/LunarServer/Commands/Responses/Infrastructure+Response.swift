@@ -89,8 +89,32 @@ struct NameCache {
     var zones: [ZoneID: Zone] = [:]
     var pods: [PodID: Pod] = [:]
     var clusters: [ClusterID: Cluster] = [:]
+    var accounts: [AccountID: Account] = [:]
+    var diskOfferings: [DiskOfferingID: DiskOffering] = [:]
+    var pools: [StoragePoolID: StoragePool] = [:]
 
     init(store: Store) { self.store = store }
+
+    mutating func account(_ id: AccountID) async throws -> Account? {
+        if let account = accounts[id] { return account }
+        let account = try await store.account(id)
+        accounts[id] = account
+        return account
+    }
+
+    mutating func diskOffering(_ id: DiskOfferingID) async throws -> DiskOffering? {
+        if let offering = diskOfferings[id] { return offering }
+        let offering = try await store.diskOffering(id, includingDeleted: true)
+        diskOfferings[id] = offering
+        return offering
+    }
+
+    mutating func pool(_ id: StoragePoolID) async throws -> StoragePool? {
+        if let pool = pools[id] { return pool }
+        let pool = try await store.storagePool(id)
+        pools[id] = pool
+        return pool
+    }
 
     mutating func zone(_ id: ZoneID) async throws -> Zone? {
         if let zone = zones[id] { return zone }

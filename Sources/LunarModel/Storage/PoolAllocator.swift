@@ -1,0 +1,85 @@
+/// What a volume needs from a pool.
+public struct PlacementRequest: Sendable, Hashable {
+    public var zoneID: ZoneID
+    /// The cluster of the host that will use the volume; nil when no host is involved yet, in
+    /// which case every pool of the zone may take it.
+    public var clusterID: ClusterID?
+    public var requiredTags: [String]
+    /// Size plus hypervisor snapshot reserve.
+    public var bytes: Int64
+    /// The volume's minimum IOPS (0 when it has none).
+    public var minIOPS: Int64
+
+    public init(zoneID: ZoneID, clusterID: ClusterID?, requiredTags: [String], bytes: Int64, minIOPS: Int64) {
+        self.zoneID = zoneID
+        self.clusterID = clusterID
+        self.requiredTags = requiredTags
+        self.bytes = bytes
+        self.minIOPS = minIOPS
+    }
+}
+
+/// Why no pool could take a volume: one reason per pool considered.
+public struct PlacementRefusal: Error, Sendable, Hashable {
+    public var reasons: [String]
+
+    public var error: LunarError {
+        let detail = reasons.isEmpty ? "there are no storage pools in the zone" : reasons.joined(separator: "; ")
+        return LunarError(.insufficientCapacity, csErrorCode: 4340, "No storage pool can take the volume: \(detail)")
+    }
+}
+
+/// Chooses a pool for a volume. Pure: the caller hands it a consistent snapshot of the pools
+/// (inside the transaction that then records the choice, so placements never overbook).
+public enum PoolAllocator {
+    /// The pool to use: among those that pass every rule, the one with the most free IOPS, then
+    /// the most free bytes, then the first by name.
+    public static func choose(_ request: PlacementRequest, among pools: [StoragePool]) -> Result<StoragePool, PlacementRefusal> {
+        var best: StoragePool?
+        var reasons: [String] = []
+        for pool in pools {
+            if let reason = rejection(of: pool, for: request) {
+                reasons.append("pool \(pool.name): \(reason)")
+                continue
+            }
+            if let current = best, !isBetter(pool, than: current) { continue }
+            best = pool
+        }
+        if let best { return .success(best) }
+        return .failure(PlacementRefusal(reasons: reasons))
+    }
+
+    /// Why `pool` cannot take the request, or nil when it can.
+    public static func rejection(of pool: StoragePool, for request: PlacementRequest) -> String? {
+        guard pool.zoneID == request.zoneID else { return "in another zone" }
+        if pool.scope == .cluster, let wanted = request.clusterID, pool.clusterID != wanted {
+            return "scoped to another cluster"
+        }
+        switch pool.state {
+        case .up: break
+        case .disabled: return "disabled"
+        case .maintenance, .prepareForMaintenance, .errorInMaintenance: return "in maintenance"
+        }
+        let missing = request.requiredTags.filter { !pool.tags.contains($0) }
+        if !missing.isEmpty { return "lacks tags \(missing.joined(separator: ","))" }
+        if pool.allocatedBytes > pool.capacityBytes - request.bytes {
+            return "\(pool.allocatedBytes) of \(pool.capacityBytes) bytes allocated, needs \(request.bytes)"
+        }
+        if let capacity = pool.capacityIOPS, pool.allocatedIOPS > capacity - request.minIOPS {
+            return "\(pool.allocatedIOPS) of \(capacity) IOPS reserved, needs \(request.minIOPS)"
+        }
+        return nil
+    }
+
+    static func freeIOPS(_ pool: StoragePool) -> Int64 {
+        pool.capacityIOPS.map { $0 - pool.allocatedIOPS } ?? Int64.max
+    }
+
+    static func isBetter(_ candidate: StoragePool, than current: StoragePool) -> Bool {
+        let (candidateIOPS, currentIOPS) = (freeIOPS(candidate), freeIOPS(current))
+        if candidateIOPS != currentIOPS { return candidateIOPS > currentIOPS }
+        let (candidateBytes, currentBytes) = (candidate.capacityBytes - candidate.allocatedBytes, current.capacityBytes - current.allocatedBytes)
+        if candidateBytes != currentBytes { return candidateBytes > currentBytes }
+        return candidate.name < current.name
+    }
+}

@@ -1,0 +1,69 @@
+import LunarModel
+import LunarStorage
+
+/// The volume flows that touch storage: place and create, resize, delete. Each keeps the
+/// database and the provider in step: the database records the intent first (reserving
+/// capacity), the provider acts, and the database records the outcome or rolls the intent back.
+struct VolumeService: Sendable {
+    let server: ServerContext
+
+    var store: Store { server.store }
+
+    /// Places an `Allocated` volume (on `poolID` when given) and reserves its capacity.
+    /// - Throws: 533 naming each pool's reason when nothing fits.
+    func place(_ volume: Volume, clusterID: ClusterID?, poolID: StoragePoolID?) async throws -> (Volume, StoragePool) {
+        let tags = try await volume.diskOfferingID.asyncMap { try await store.diskOffering($0, includingDeleted: true)?.tags } ?? nil
+        return try await store.placeVolume(volume.id, clusterID: clusterID, onPool: poolID, requiredTags: tags ?? [])
+    }
+
+    /// Creates the storage of a `Creating` volume through its pool's provider.
+    /// On failure the volume returns to `Allocated` and its reservation is released.
+    func createStorage(_ volume: Volume, context: JobContext?) async throws -> Volume {
+        guard let poolID = volume.poolID, let (pool, details) = try await store.poolDescriptor(poolID) else {
+            throw LunarError(.internalError, "volume \(volume.id.uuid) is being created without a pool")
+        }
+        do {
+            let provider = try server.providers.require(pool.provider)
+            let create = { try await provider.createVolume(volume.descriptor, in: pool.descriptor(details: details)) }
+            let path: String
+            if let context { path = try await context.step("create on \(pool.name)", detail: volume.id.uuid, create) } else { path = try await create() }
+            return try await store.finishCreating(volume.id, path: path)
+        } catch {
+            _ = try? await store.abandonCreating(volume.id)
+            throw error
+        }
+    }
+
+    /// Resizes a volume's storage to the figures `beginResizing` recorded; rolls back on failure.
+    func resizeStorage(_ volume: Volume, context: JobContext?) async throws -> Volume {
+        guard let poolID = volume.poolID, let (pool, details) = try await store.poolDescriptor(poolID) else {
+            throw LunarError(.internalError, "volume \(volume.id.uuid) is being resized without a pool")
+        }
+        do {
+            let provider = try server.providers.require(pool.provider)
+            let resize = {
+                try await provider.resize(
+                    volume.descriptor, toBytes: volume.sizeBytes, minIOPS: volume.minIOPS, maxIOPS: volume.maxIOPS, in: pool.descriptor(details: details)
+                )
+            }
+            if let context { try await context.step("resize on \(pool.name)", detail: volume.id.uuid, resize) } else { try await resize() }
+            return try await store.finishResizing(volume.id)
+        } catch {
+            _ = try? await store.abandonResizing(volume.id)
+            throw error
+        }
+    }
+
+    /// Deletes a volume: its storage first (through the provider), then its row. A volume whose
+    /// storage could not be deleted stays `Destroy`, still holding its capacity, and may be retried.
+    func delete(_ id: VolumeID) async throws {
+        let volume = try await store.beginDeleting(id)
+        guard volume.state == .destroy, let poolID = volume.poolID else { return }
+        guard let (pool, details) = try await store.poolDescriptor(poolID) else {
+            throw LunarError(.internalError, "volume \(id.uuid) is on a pool that no longer exists")
+        }
+        let provider = try server.providers.require(pool.provider)
+        try await provider.deleteVolume(volume.descriptor, in: pool.descriptor(details: details))
+        try await store.finishDeleting(id)
+    }
+}

@@ -1,0 +1,129 @@
+import LunarModel
+
+/// A primary storage provider: a lifecycle for its pools and a driver for their volumes.
+/// The management server knows providers only through this contract and the registry.
+public protocol StorageProvider: StorageLifecycle, StorageDriver {
+    /// The name `createStoragePool provider=` uses, e.g. `local`.
+    var name: String { get }
+    /// Managed: one LUN per volume, access granted per host, QoS at the storage.
+    /// Unmanaged: volumes are files on storage every host of the scope reaches; QoS only at the hypervisor.
+    var isManaged: Bool { get }
+}
+
+/// What a pool looks like to its provider.
+public struct PoolDescriptor: Sendable, Hashable {
+    public var id: StoragePoolID
+    public var name: String
+    public var url: String
+    public var capacityBytes: Int64?
+    public var capacityIOPS: Int64?
+    public var details: [String: String]
+
+    public init(id: StoragePoolID, name: String, url: String, capacityBytes: Int64?, capacityIOPS: Int64?, details: [String: String] = [:]) {
+        self.id = id
+        self.name = name
+        self.url = url
+        self.capacityBytes = capacityBytes
+        self.capacityIOPS = capacityIOPS
+        self.details = details
+    }
+}
+
+/// What the provider found when it set a pool up.
+public struct PoolCapacity: Sendable, Hashable {
+    /// What the storage can hold.
+    public var totalBytes: Int64
+    /// What is really written there (thin volumes use less than they reserve).
+    public var usedBytes: Int64
+    /// The IOPS the storage can deliver, if it knows.
+    public var totalIOPS: Int64?
+
+    public init(totalBytes: Int64, usedBytes: Int64, totalIOPS: Int64?) {
+        self.totalBytes = totalBytes
+        self.usedBytes = usedBytes
+        self.totalIOPS = totalIOPS
+    }
+}
+
+/// Where a pool's scope puts it.
+public enum PoolAttachment: Sendable, Hashable {
+    case zone(ZoneID)
+    case cluster(ClusterID)
+}
+
+/// A pool's lifecycle (CloudStack's `DataStoreLifeCycle`).
+public protocol StorageLifecycle: Sendable {
+    /// Checks the pool's URL and parameters and prepares the storage (`createStoragePool`).
+    /// - Returns: the capacity found.
+    /// - Throws: a 431 for a URL or parameter the provider cannot use.
+    func initialize(_ pool: PoolDescriptor) async throws -> PoolCapacity
+    /// Makes the pool usable by the hosts of a zone or cluster.
+    func attach(_ pool: PoolDescriptor, to attachment: PoolAttachment) async throws
+    func enterMaintenance(_ pool: PoolDescriptor) async throws
+    func cancelMaintenance(_ pool: PoolDescriptor) async throws
+    /// Releases the pool. Called only once no volume lives there.
+    func delete(_ pool: PoolDescriptor) async throws
+}
+
+/// What a volume looks like to its provider.
+public struct VolumeDescriptor: Sendable, Hashable {
+    public var id: VolumeID
+    public var name: String
+    /// The size the VM sees.
+    public var sizeBytes: Int64
+    /// Extra space for hypervisor snapshots, percent of the size (managed storage provisions it).
+    public var snapshotReservePercent: Int?
+    public var minIOPS: Int64?
+    public var maxIOPS: Int64?
+    /// Where it was put, once created.
+    public var path: String?
+
+    public init(id: VolumeID, name: String, sizeBytes: Int64, snapshotReservePercent: Int? = nil, minIOPS: Int64?, maxIOPS: Int64?, path: String?) {
+        self.id = id
+        self.name = name
+        self.sizeBytes = sizeBytes
+        self.snapshotReservePercent = snapshotReservePercent
+        self.minIOPS = minIOPS
+        self.maxIOPS = maxIOPS
+        self.path = path
+    }
+}
+
+/// A host asking for a volume.
+public struct HostDescriptor: Sendable, Hashable {
+    public var id: HostID
+    public var name: String
+    public var initiatorIQN: String?
+
+    public init(id: HostID, name: String, initiatorIQN: String?) {
+        self.id = id
+        self.name = name
+        self.initiatorIQN = initiatorIQN
+    }
+}
+
+/// How a host reaches a volume once granted.
+public enum VolumeConnection: Sendable, Hashable {
+    /// A file on storage the host mounts (unmanaged pools).
+    case file(path: String)
+    /// An iSCSI target (managed pools).
+    case iscsi(portal: String, iqn: String, lun: Int, chapUser: String?, chapSecret: String?)
+}
+
+/// A pool's volume operations (CloudStack's `PrimaryDataStoreDriver`). Every operation is
+/// idempotent: repeating one after a lost answer does no harm.
+public protocol StorageDriver: Sendable {
+    /// Creates the volume's storage with its QoS.
+    /// - Returns: the path to record for the volume.
+    func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws -> String
+    /// Deletes the volume's storage; deleting what is already gone succeeds.
+    func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws
+    /// Lets `host` reach the volume and says how.
+    func grantAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws -> VolumeConnection
+    /// Takes `host`'s access away; when this returns the host can no longer write.
+    func revokeAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws
+    /// Changes the volume's size and QoS (live on managed storage).
+    func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws
+    /// What the storage holds and can hold.
+    func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity
+}

@@ -59,6 +59,11 @@ enum Output {
         }
     }
 
+    /// A lookup that found nothing, reported like any client error.
+    static func notFound(_ id: String) -> LunarClientError {
+        .api(LunarError.unknownID("object", id))
+    }
+
     /// Waits for an async job, showing a progress line on stderr.
     static func wait(_ client: LunarAPIClient, reply: JSONObject) async throws -> JSONObject {
         guard let jobID = reply["jobid"]?.stringValue else { return reply }

@@ -23,6 +23,10 @@ public struct PlacementRequest: Sendable, Hashable {
 public struct PlacementRefusal: Error, Sendable, Hashable {
     public var reasons: [String]
 
+    public init(reasons: [String]) {
+        self.reasons = reasons
+    }
+
     public var error: LunarError {
         let detail = reasons.isEmpty ? "there are no storage pools in the zone" : reasons.joined(separator: "; ")
         return LunarError(.insufficientCapacity, csErrorCode: 4340, "No storage pool can take the volume: \(detail)")

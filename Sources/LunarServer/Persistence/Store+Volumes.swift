@@ -74,24 +74,26 @@ extension Store {
         try await database.write { sql in
             guard var volume = try await loadVolume(sql, id) else { throw LunarError.unknownID("volume", id.uuid) }
             let next = try VolumeStateMachine.next(volume.state, on: .createRequested)
-            var candidates = try await placementCandidates(sql, zoneID: volume.zoneID)
-            if let chosenPoolID {
-                let matching = candidates.filter { $0.id == chosenPoolID }
-                guard !matching.isEmpty else {
-                    guard let other = try await sql.raw("SELECT * FROM storage_pools WHERE id = \(bind: chosenPoolID.uuid)").first() else {
-                        throw LunarError.unknownID("storage pool", chosenPoolID.uuid, parameter: "storageid")
-                    }
-                    throw LunarError.refused("storage pool \(try Self.storagePool(from: other).name) is not in the volume's zone")
-                }
-                candidates = matching
-            }
             let request = PlacementRequest(
                 zoneID: volume.zoneID, clusterID: clusterID, requiredTags: requiredTags, bytes: volume.reservedBytes, minIOPS: volume.reservedIOPS
             )
             var pool: StoragePool
-            switch PoolAllocator.choose(request, among: candidates) {
-            case .success(let chosen): pool = chosen
-            case .failure(let refusal): throw refusal.error
+            if let chosenPoolID {
+                guard let row = try await sql.raw("SELECT * FROM storage_pools WHERE id = \(bind: chosenPoolID.uuid)").first() else {
+                    throw LunarError.unknownID("storage pool", chosenPoolID.uuid, parameter: "storageid")
+                }
+                pool = try Self.storagePool(from: row)
+                if let reason = PoolAllocator.rejection(of: pool, for: request) {
+                    throw PlacementRefusal(reasons: ["pool \(pool.name): \(reason)"]).error
+                }
+            } else if let best = try await bestPool(sql, for: request), PoolAllocator.rejection(of: best, for: request) == nil {
+                pool = best
+            } else {
+                // Nothing fits (or the fast path disagreed): the allocator over every pool decides and says why.
+                switch PoolAllocator.choose(request, among: try await placementCandidates(sql, zoneID: volume.zoneID)) {
+                case .success(let chosen): pool = chosen
+                case .failure(let refusal): throw refusal.error
+                }
             }
             try await adjustPool(sql, pool.id, bytes: volume.reservedBytes, iops: volume.reservedIOPS)
             pool.allocatedBytes += volume.reservedBytes
@@ -300,6 +302,35 @@ extension Store {
             try await update.where("id", .equal, id.uuid).run()
             return volume
         }
+    }
+
+    /// The pool the allocator would choose, found by the database: the same rules and order as
+    /// ``PoolAllocator`` (state, scope, tags, bytes, IOPS; most free IOPS, then bytes, then name),
+    /// so a placement reads one row instead of every pool of the zone.
+    func bestPool(_ sql: any SQLDatabase, for request: PlacementRequest) async throws -> StoragePool? {
+        var query: SQLQueryString = """
+            SELECT * FROM storage_pools WHERE zone_id = \(bind: request.zoneID.uuid) AND state = 'Up'
+                AND allocated_bytes <= capacity_bytes - \(bind: request.bytes)
+                AND (capacity_iops IS NULL OR allocated_iops <= capacity_iops - \(bind: request.minIOPS))
+            """
+        if let clusterID = request.clusterID {
+            query.appendLiteral(" AND (scope = 'ZONE' OR cluster_id = ")
+            query.appendInterpolation(bind: clusterID.uuid)
+            query.appendLiteral(")")
+        }
+        for tag in request.requiredTags {
+            // Tags hold no '%' or backslash (StorageTags refuses them), but '_' is a LIKE wildcard.
+            query.appendLiteral(" AND (',' || tags || ',') LIKE ")
+            query.appendInterpolation(bind: "%," + tag.replacingOccurrences(of: "_", with: "\\_") + ",%")
+            query.appendLiteral(" ESCAPE '\\'")
+        }
+        query.appendLiteral(
+            """
+             ORDER BY CASE WHEN capacity_iops IS NULL THEN 9223372036854775807 ELSE capacity_iops - allocated_iops END DESC,
+                capacity_bytes - allocated_bytes DESC, name ASC LIMIT 1
+            """
+        )
+        return try await sql.raw(query).first().map(Self.storagePool(from:))
     }
 
     func adjustPool(_ sql: any SQLDatabase, _ poolID: StoragePoolID, bytes: Int64, iops: Int64) async throws {

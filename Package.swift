@@ -99,10 +99,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "LunarModelTests", dependencies: ["LunarModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "LunarStorageTests", dependencies: ["LunarStorage", "LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LunarServerTests",
             dependencies: [
-                "LunarServer", "LunarModel", "LunarClient",
+                "LunarServer", "LunarModel", "LunarClient", "LunarStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

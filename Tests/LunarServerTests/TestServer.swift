@@ -4,6 +4,7 @@ import Logging
 import LunarClient
 import LunarModel
 import LunarServer
+import LunarStorage
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
@@ -84,13 +85,15 @@ enum TestSupport {
         dataDirectory: String? = nil,
         time: any TimeSource = SystemTimeSource(),
         extraCommands: [APICommand] = [],
+        extraProviders: [any StorageProvider] = [],
         logger: Logger = quietLogger,
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         let directory = dataDirectory ?? temporaryDirectory()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try await LunarServerApp.build(
-            configuration: ServerConfiguration(dataDirectory: directory, port: 0), time: time, extraCommands: extraCommands, logger: logger
+            configuration: ServerConfiguration(dataDirectory: directory, port: 0), time: time, extraCommands: extraCommands,
+            extraProviders: extraProviders, logger: logger
         ) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -203,7 +203,7 @@ struct VolumeCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Option(help: "Only volumes on this pool.") var pool: String?
         func run() async throws {
-            var parameters: [String: String] = [:]
+            var parameters = ["listall": "true"]
             parameters["storageid"] = pool
             try await Output.run {
                 let reply = try await options.client().call("listVolumes", parameters)

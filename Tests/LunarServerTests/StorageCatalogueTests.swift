@@ -199,6 +199,10 @@ struct StorageCatalogueTests {
             #expect(busy?.text.contains("still holds 1 volume") == true)
             let shrink = await TestSupport.apiError { _ = try await admin.call("updateStoragePool", ["id": poolID, "capacityiops": "50"]) }
             #expect(shrink?.text.contains("below the 100 IOPS already reserved") == true)
+            let zoneBusy = await TestSupport.apiError { _ = try await admin.call("deleteZone", ["id": zone]) }
+            #expect(zoneBusy?.text.contains("pod") == true || zoneBusy?.text.contains("storage pool") == true)
+            let clusterBusy = await TestSupport.apiError { _ = try await admin.call("deleteCluster", ["id": clusterID]) }
+            #expect(clusterBusy?.text.contains("1 storage pool") == true)
             #expect(try await admin.call("deleteVolume", ["id": volume["id"]!.stringValue!])["success"] == true)
             #expect(try await admin.call("deleteStoragePool", ["id": poolID])["success"] == true)
             #expect(try await admin.call("listStoragePools", ["id": poolID]).isEmpty)
@@ -286,7 +290,9 @@ struct StorageCatalogueTests {
             let alice = try await server.makeAccount("alice")
             let aliceClient = server.client(keys: alice.keys)
             let hers = try await server.createVolume(["name": "hers", "zoneid": zone, "diskofferingid": fixed], client: aliceClient)
-            #expect(try await aliceClient.call("listVolumes")["count"]?.intValue == 1, "a user sees only her own volumes")
+            #expect(try await aliceClient.call("listVolumes", ["listall": "true"])["count"]?.intValue == 1, "a user sees only her own volumes")
+            #expect(try await admin.call("listVolumes", ["name": "hers"]).isEmpty, "an admin lists its own account's unless listall=true")
+            #expect(try await admin.call("listVolumes", ["name": "hers", "listall": "true"])["count"]?.intValue == 1)
             let notYours = await TestSupport.apiError { _ = try await aliceClient.call("deleteVolume", ["id": flexID]) }
             #expect(notYours?.code == .parameterError)
             let noPool = await TestSupport.apiError {
@@ -446,7 +452,7 @@ struct StorageCatalogueTests {
             #expect(result["volume"]?["state"]?.stringValue == "Ready")
             let path = try #require(result["volume"]?["path"]?.stringValue)
             #expect(FileManager.default.fileExists(atPath: path))
-            #expect(try await server.admin.call("listVolumes", ["state": "Creating"]).isEmpty, "no volume stays in a transitional state")
+            #expect(try await server.admin.call("listVolumes", ["state": "Creating", "listall": "true"]).isEmpty, "no volume stays in a transitional state")
             #expect(try await server.accountingMismatches().isEmpty)
         }
     }

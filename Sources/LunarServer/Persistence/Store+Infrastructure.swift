@@ -48,6 +48,16 @@ extension Store {
             if pods > 0 {
                 throw LunarError.refused("The zone is not deletable because it still has \(pods) pod(s); delete them first")
             }
+            let pools = try await count(sql, "SELECT COUNT(*) AS n FROM storage_pools WHERE zone_id = \(bind: id.uuid)")
+            if pools > 0 {
+                throw LunarError.refused("The zone is not deletable because it still has \(pools) storage pool(s); delete them first")
+            }
+            let volumes = try await count(sql, "SELECT COUNT(*) AS n FROM volumes WHERE zone_id = \(bind: id.uuid) AND state <> 'Expunged'")
+            if volumes > 0 {
+                throw LunarError.refused("The zone is not deletable because it still has \(volumes) volume(s); delete them first")
+            }
+            // Expunged volumes are history that named the zone; they go with it.
+            try await sql.raw("DELETE FROM volumes WHERE zone_id = \(bind: id.uuid)").run()
             try await sql.raw("DELETE FROM zones WHERE id = \(bind: id.uuid)").run()
         }
     }
@@ -98,6 +108,10 @@ extension Store {
             let clusters = try await count(sql, "SELECT COUNT(*) AS n FROM clusters WHERE pod_id = \(bind: id.uuid)")
             if clusters > 0 {
                 throw LunarError.refused("The pod is not deletable because it still has \(clusters) cluster(s); delete them first")
+            }
+            let pools = try await count(sql, "SELECT COUNT(*) AS n FROM storage_pools WHERE pod_id = \(bind: id.uuid)")
+            if pools > 0 {
+                throw LunarError.refused("The pod is not deletable because it still has \(pools) storage pool(s); delete them first")
             }
             try await sql.raw("DELETE FROM pods WHERE id = \(bind: id.uuid)").run()
         }
@@ -178,6 +192,10 @@ extension Store {
             let hosts = try await count(sql, "SELECT COUNT(*) AS n FROM hosts WHERE cluster_id = \(bind: id.uuid)")
             if hosts > 0 {
                 throw LunarError.refused("The cluster is not deletable because it still has \(hosts) host(s); remove them first")
+            }
+            let pools = try await count(sql, "SELECT COUNT(*) AS n FROM storage_pools WHERE cluster_id = \(bind: id.uuid)")
+            if pools > 0 {
+                throw LunarError.refused("The cluster is not deletable because it still has \(pools) storage pool(s); delete them first")
             }
             try await sql.raw("DELETE FROM clusters WHERE id = \(bind: id.uuid)").run()
         }

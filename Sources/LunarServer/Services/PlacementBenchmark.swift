@@ -61,7 +61,7 @@ public enum PlacementBenchmark {
         let database = try await Database.openSQLite(path: path, logger: logger)
         let store = Store(database: database, time: SystemTimeSource())
         _ = try await store.bootstrapRootAdmin(password: "bench")
-        let admin = try `require`(try await store.accounts(id: nil, name: "admin", keyword: nil, window: .all).items.first)
+        let admin = try unwrap(try await store.accounts(id: nil, name: "admin", keyword: nil, window: .all).items.first)
         let zone = Zone(
             id: .random(using: &random), name: "bench", description: nil, networkType: .advanced, dns1: "1.1.1.1", dns2: nil, internalDNS1: "1.1.1.1",
             internalDNS2: nil, guestCIDR: nil, networkDomain: nil, allocationState: .enabled, createdEpochSeconds: 0
@@ -148,8 +148,8 @@ public enum PlacementBenchmark {
     }
 }
 
-/// `#require` for non-test code: a programmer error if it fails.
-func `require`<T>(_ value: T?, _ message: @autoclosure () -> String = "missing value") throws -> T {
+/// The value, or a 530 saying what was missing.
+func unwrap<T>(_ value: T?, _ message: @autoclosure () -> String = "missing value") throws -> T {
     guard let value else { throw LunarError(.internalError, message()) }
     return value
 }

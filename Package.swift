@@ -99,6 +99,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "LunarModelTests", dependencies: ["LunarModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ISCSITests",
+            dependencies: [
+                "ISCSI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LunarStorageTests", dependencies: ["LunarStorage", "LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LunarServerTests",

@@ -32,11 +32,15 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // Linux calls the Glibc module does not export (fallocate, SEEK_DATA/SEEK_HOLE).
+        .target(name: "CISCSIShims"),
         // Reusable iSCSI library: knows nothing of Lunar.
         .target(
             name: "ISCSI",
             dependencies: [
+                "CISCSIShims",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

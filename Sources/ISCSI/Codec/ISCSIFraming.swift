@@ -24,3 +24,17 @@ public struct ISCSIFraming: Hashable, Sendable {
 
     static func padded(_ length: Int) -> Int { (length + 3) & ~3 }
 }
+
+/// The framing of one connection, shared by its decoder, encoder and handler, which all run on
+/// the connection's event loop; the handler switches digests on when login completes, before any
+/// full-feature PDU can arrive (the initiator waits for the final login response).
+public final class ISCSIFramingBox {
+    public var framing: ISCSIFraming
+
+    public init(_ framing: ISCSIFraming = .login) {
+        self.framing = framing
+    }
+}
+
+@available(*, unavailable)
+extension ISCSIFramingBox: Sendable {}

@@ -7,10 +7,18 @@ import NIOCore
 public struct ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = ISCSIPDU
 
-    public var framing: ISCSIFraming
+    let box: ISCSIFramingBox
+
+    /// The framing in force (shared with the connection's encoder and handler).
+    public var framing: ISCSIFraming { box.framing }
 
     public init(framing: ISCSIFraming = .login) {
-        self.framing = framing
+        self.box = ISCSIFramingBox(framing)
+    }
+
+    /// A decoder following a box the connection handler updates when login completes.
+    public init(sharing box: ISCSIFramingBox) {
+        self.box = box
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIPDU? {

@@ -4,10 +4,16 @@ import NIOCore
 public struct ISCSIPDUEncoder: MessageToByteEncoder {
     public typealias OutboundIn = ISCSIPDU
 
-    public var framing: ISCSIFraming
+    let box: ISCSIFramingBox
+
+    public var framing: ISCSIFraming { box.framing }
 
     public init(framing: ISCSIFraming = .login) {
-        self.framing = framing
+        self.box = ISCSIFramingBox(framing)
+    }
+
+    public init(sharing box: ISCSIFramingBox) {
+        self.box = box
     }
 
     public func encode(data pdu: ISCSIPDU, out: inout ByteBuffer) throws {

@@ -31,6 +31,11 @@ public struct ISCSITextParameters: Hashable, Sendable, ExpressibleByDictionaryLi
 
     public var keys: [String] { pairs.map(\.key) }
 
+    /// Adds a pair even when the key is there already (SendTargets answers repeat TargetName).
+    public mutating func append(key: String, value: String) {
+        pairs.append((key, value))
+    }
+
     /// Parses a data segment. A trailing NUL is optional; an empty segment has no pairs.
     /// - Throws: ``ISCSIProtocolError`` for a pair without `=`, an over-long key or value, a key
     ///   given twice, or too many pairs.

@@ -84,6 +84,7 @@ public struct ISCSILoginStateMachine: Sendable {
             guard request.tsih == 0 else { return refuse(request, .sessionDoesNotExist) }  // no connections added to sessions
             guard let initiatorName = offered["InitiatorName"], !initiatorName.isEmpty else { return refuse(request, .missingParameter) }
             session.initiatorName = initiatorName
+            session.isid = request.isid
             switch offered["SessionType"] ?? "Normal" {
             case "Normal": session.sessionType = .normal
             case "Discovery": session.sessionType = .discovery
@@ -124,6 +125,7 @@ public struct ISCSILoginStateMachine: Sendable {
             state = .fullFeature
             var final = response(to: request, transit: true, stage: currentStage, next: nextStage, parameters: answers)
             final.tsih = assignTSIH()
+            session.tsih = final.tsih
             return .respondAndEnterFullFeature(final, session)
         }
         state = .negotiating(stage: nextStage)

@@ -9,6 +9,9 @@ public struct ISCSISessionParameters: Hashable, Sendable {
     public var initiatorName = ""
     public var initiatorAlias: String?
     public var targetName: String?
+    /// The initiator's session id (with its name, the initiator port: reservations key on it).
+    public var isid: UInt64 = 0
+    public var tsih: UInt16 = 0
     public var headerDigest = false
     public var dataDigest = false
     /// What the initiator can receive per PDU (bounds our Data-In).
@@ -28,6 +31,12 @@ public struct ISCSISessionParameters: Hashable, Sendable {
     public var dataSequenceInOrder = true
 
     public init() {}
+
+    /// The SCSI initiator port name (RFC 7143 §13.x: `<name>,i,0x<ISID>`).
+    public var initiatorPortName: String {
+        let hex = String(isid, radix: 16)
+        return initiatorName + ",i,0x" + String(repeating: "0", count: max(0, 12 - hex.count)) + hex
+    }
 }
 
 /// What a target offers and accepts during negotiation.

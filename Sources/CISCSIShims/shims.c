@@ -1,0 +1,1 @@
+// The shims are all inline in the header.

@@ -1,0 +1,395 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One initiator connection: login through ``ISCSILoginStateMachine``, then the full-feature
+/// phase: SCSI commands with immediate, unsolicited and R2T-solicited data, Data-In with status,
+/// NOP both ways, text (SendTargets), task management and logout.
+///
+/// Commands run on their logical unit on a thread pool (the unit blocks on I/O); results come
+/// back to the event loop. The command window is the backpressure: MaxCmdSN only admits as many
+/// commands as there is room for, so a fast initiator waits instead of growing our queues.
+public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
+    public typealias InboundIn = ISCSIPDU
+    public typealias OutboundOut = ISCSIPDU
+
+    /// Most data one command may move (bounds the write reassembly buffer).
+    public static let maximumTransferBytes = 32 << 20
+
+    /// A command the target has accepted and not yet answered.
+    struct Task {
+        var command: ISCSISCSICommand
+        /// Collected write data; nil for a command that is executing.
+        var data: ByteBuffer?
+        var aborted = false
+        var readyToTransferSequenceNumber: UInt32 = 0
+        var targetTransferTag: UInt32 = 0xFFFF_FFFF
+        /// Bytes solicited by R2Ts not yet received.
+        var solicitedEnd = 0
+        /// Whether unsolicited (non-immediate) Data-Out is still expected.
+        var awaitingUnsolicited = false
+    }
+
+    let catalog: any ISCSITargetCatalog
+    let framing: ISCSIFramingBox
+    let limits: ISCSITargetLimits
+    let threadPool: NIOThreadPool
+    var logger: Logger
+    var login: ISCSILoginStateMachine
+    var session: ISCSISessionParameters?
+    var unit: SCSILogicalUnit?
+    var nexus: SCSINexus?
+    var expectedCommandSequenceNumber: UInt32 = 0
+    var statusSequenceNumber: UInt32 = 0
+    var tasks: [UInt32: Task] = [:]
+    var nextTargetTransferTag: UInt32 = 1
+    var isClosing = false
+
+    public init(
+        catalog: any ISCSITargetCatalog, framing: ISCSIFramingBox, limits: ISCSITargetLimits, logger: Logger,
+        threadPool: NIOThreadPool = .singleton, assignTSIH: @escaping @Sendable () -> UInt16
+    ) {
+        self.catalog = catalog
+        self.framing = framing
+        self.limits = limits
+        self.threadPool = threadPool
+        self.logger = logger
+        self.login = ISCSILoginStateMachine(limits: limits, authorize: { catalog.authorize(initiator: $0, target: $1) }, assignTSIH: assignTSIH)
+    }
+
+    /// ExpCmdSN and MaxCmdSN: the window shrinks by every task still held.
+    var sequence: ISCSISequenceNumbers {
+        let room = limits.commandWindow > UInt32(tasks.count) ? limits.commandWindow - UInt32(tasks.count) : 0
+        return ISCSISequenceNumbers(
+            statusSequenceNumber: statusSequenceNumber, expectedCommandSequenceNumber: expectedCommandSequenceNumber,
+            maximumCommandSequenceNumber: expectedCommandSequenceNumber &+ room &- 1
+        )
+    }
+
+    /// The sequence numbers for a response that carries status, advancing StatSN.
+    func takeStatusSequence() -> ISCSISequenceNumbers {
+        let numbers = sequence
+        statusSequenceNumber &+= 1
+        return numbers
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let pdu = unwrapInboundIn(data)
+        guard !isClosing else { return }
+        guard session != nil else {
+            handleLogin(context: context, pdu: pdu)
+            return
+        }
+        if [.scsiCommand, .nopOut, .textRequest, .logoutRequest, .taskManagementRequest].contains(pdu.opcode) {
+            let commandSequenceNumber = pdu.header.uint32(at: 24)
+            if !pdu.header.isImmediate {
+                // Outside [ExpCmdSN, MaxCmdSN]: RFC 7143 §4.2.2.1 says silently ignore.
+                let window = sequence
+                guard Self.serialLessOrEqual(window.expectedCommandSequenceNumber, commandSequenceNumber),
+                    Self.serialLessOrEqual(commandSequenceNumber, window.maximumCommandSequenceNumber)
+                else {
+                    logger.debug("command outside the window dropped", metadata: ["iscsi.cmdsn": .stringConvertible(commandSequenceNumber)])
+                    return
+                }
+                // One connection delivers commands in CmdSN order; each non-immediate one advances the window.
+                expectedCommandSequenceNumber = commandSequenceNumber &+ 1
+            }
+        }
+        switch pdu.opcode {
+        case .scsiCommand: handleCommand(context: context, command: ISCSISCSICommand(pdu))
+        case .dataOut: handleDataOut(context: context, dataOut: ISCSIDataOut(pdu))
+        case .nopOut:
+            if ISCSINop.initiatorTaskTag(of: pdu) != 0xFFFF_FFFF {
+                context.writeAndFlush(wrapOutboundOut(ISCSINop.reply(to: pdu, sequence: takeStatusSequence())), promise: nil)
+            }
+        case .textRequest: handleText(context: context, pdu: pdu)
+        case .logoutRequest:
+            isClosing = true
+            let response = ISCSILogout.response(to: pdu, sequence: takeStatusSequence())
+            context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
+        case .taskManagementRequest:
+            handleTaskManagement(context: context, request: pdu)
+        default:
+            context.writeAndFlush(wrapOutboundOut(ISCSIReject.pdu(rejecting: pdu.header, reason: .commandNotSupported, sequence: sequence)), promise: nil)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("iSCSI connection error", metadata: ["error": .string("\(error)")])
+        context.close(promise: nil)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        // Tasks still executing finish on the pool; their answers have nowhere to go.
+        tasks.removeAll()
+        isClosing = true
+        context.fireChannelInactive()
+    }
+
+    /// RFC 1982 serial number arithmetic on 32 bits.
+    static func serialLessOrEqual(_ a: UInt32, _ b: UInt32) -> Bool {
+        a == b || (b &- a) < 0x8000_0000
+    }
+
+    // MARK: Login
+
+    func handleLogin(context: ChannelHandlerContext, pdu: ISCSIPDU) {
+        guard pdu.opcode == .loginRequest else {
+            logger.debug("PDU before login completed", metadata: ["iscsi.opcode": .string("\(pdu.opcode)")])
+            context.close(promise: nil)
+            return
+        }
+        let request: ISCSILoginRequest
+        do {
+            request = try ISCSILoginRequest(pdu)
+        } catch {
+            logger.debug("malformed login request", metadata: ["error": .string("\(error)")])
+            context.close(promise: nil)
+            return
+        }
+        switch login.loginRequestReceived(request) {
+        case .respond(let response):
+            context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+        case .respondAndClose(let response):
+            logger.info("login refused", metadata: ["iscsi.status": .string("\(response.status)"), "iscsi.initiator": .string(login.parameters.initiatorName)])
+            isClosing = true
+            context.writeAndFlush(wrapOutboundOut(response.pdu)).whenComplete { _ in context.close(promise: nil) }
+        case .respondAndEnterFullFeature(let response, let parameters):
+            session = parameters
+            statusSequenceNumber = response.statusSequenceNumber &+ 1
+            expectedCommandSequenceNumber = request.commandSequenceNumber
+            if parameters.sessionType == .normal, let target = parameters.targetName {
+                unit = catalog.logicalUnit(forTarget: target)
+                nexus = SCSINexus(
+                    initiatorPort: parameters.initiatorPortName, targetPort: target + ",t,0x" + String(limits.targetPortalGroupTag, radix: 16)
+                )
+            }
+            logger[metadataKey: "iscsi.initiator"] = .string(parameters.initiatorName)
+            logger[metadataKey: "iscsi.target"] = .string(parameters.targetName ?? "discovery")
+            // The response goes out with login framing; everything after it uses the negotiated one.
+            context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+            framing.framing = ISCSIFraming(
+                headerDigest: parameters.headerDigest, dataDigest: parameters.dataDigest, maximumDataSegmentLength: parameters.targetMaxRecvDataSegmentLength
+            )
+        }
+    }
+
+    // MARK: Discovery
+
+    func handleText(context: ChannelHandlerContext, pdu: ISCSIPDU) {
+        var answers = ISCSITextParameters()
+        if let request = try? ISCSITextRequest(pdu), request.parameters["SendTargets"] != nil, let session {
+            let address = context.channel.localAddress.map { "\($0.ipAddress ?? "127.0.0.1"):\($0.port ?? 3260)" } ?? "127.0.0.1:3260"
+            let wanted = request.parameters["SendTargets"]
+            for name in catalog.targetNames(visibleTo: session.initiatorName) where wanted == "All" || wanted == name || (wanted == "" && name == session.targetName) {
+                answers.append(key: "TargetName", value: name)
+                answers.append(key: "TargetAddress", value: "\(address),\(limits.targetPortalGroupTag)")
+            }
+        }
+        let numbers = takeStatusSequence()
+        let response = ISCSITextResponse(
+            initiatorTaskTag: pdu.header.initiatorTaskTag, statusSequenceNumber: numbers.statusSequenceNumber,
+            expectedCommandSequenceNumber: numbers.expectedCommandSequenceNumber, maximumCommandSequenceNumber: numbers.maximumCommandSequenceNumber,
+            parameters: answers
+        )
+        context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+    }
+
+    // MARK: Task management
+
+    func handleTaskManagement(context: ChannelHandlerContext, request: ISCSIPDU) {
+        let function = request.header.flags & 0x7F
+        let result: ISCSITaskManagementResponse.Result
+        switch function {
+        case 1:  // ABORT TASK
+            let referenced = request.header.uint32(at: 20)
+            let referencedCommandSequenceNumber = request.header.uint32(at: 32)
+            if tasks[referenced] != nil {
+                abort(taskTag: referenced)
+                result = .functionComplete
+            } else if Self.serialLessOrEqual(referencedCommandSequenceNumber, expectedCommandSequenceNumber),
+                referencedCommandSequenceNumber != expectedCommandSequenceNumber || request.header.isImmediate
+            {
+                // Already answered, or never to be executed: RFC 7143 §11.6.1 b).
+                result = .functionComplete
+            } else {
+                result = .taskDoesNotExist
+            }
+        case 2, 4:  // ABORT TASK SET, CLEAR TASK SET: this session's tasks are the whole set it sees
+            for tag in tasks.keys { abort(taskTag: tag) }
+            result = .functionComplete
+        case 3:  // CLEAR ACA: ACA is never established (NACA unsupported)
+            result = .functionComplete
+        case 5, 6, 7:  // LOGICAL UNIT RESET, TARGET WARM RESET, TARGET COLD RESET
+            for tag in tasks.keys { abort(taskTag: tag) }
+            if let unit, let nexus { unit.reset(initiatedBy: nexus) }
+            result = .functionComplete
+        case 8:
+            result = .reassignmentNotSupported
+        default:
+            result = .functionRejected
+        }
+        let response = ISCSITaskManagementResponse(result: result, initiatorTaskTag: request.header.initiatorTaskTag, sequence: takeStatusSequence())
+        if function == 7 {
+            // A cold reset ends every connection (RFC 7143 §11.5.1).
+            isClosing = true
+            context.writeAndFlush(wrapOutboundOut(response.pdu)).whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+    }
+
+    /// Aborted tasks get no response: collecting ones are dropped, executing ones finish silently.
+    func abort(taskTag: UInt32) {
+        guard var task = tasks[taskTag] else { return }
+        if task.data != nil {
+            tasks[taskTag] = nil
+        } else {
+            task.aborted = true
+            tasks[taskTag] = task
+        }
+    }
+
+    // MARK: SCSI commands
+
+    func handleCommand(context: ChannelHandlerContext, command: ISCSISCSICommand) {
+        guard let unit, session?.sessionType == .normal, command.logicalUnitNumber == 0 else {
+            respond(context: context, command: command, result: .check(.logicalUnitNotSupported))
+            return
+        }
+        guard tasks[command.initiatorTaskTag] == nil else {
+            // A tag still in use: the initiator broke the protocol.
+            context.writeAndFlush(wrapOutboundOut(ISCSIReject.pdu(rejecting: command.pdu.header, reason: .invalidPDUField, sequence: sequence)), promise: nil)
+            return
+        }
+        let expected = Int(command.expectedDataTransferLength)
+        guard expected <= Self.maximumTransferBytes else {
+            respond(context: context, command: command, result: .check(.invalidFieldInCDB))
+            return
+        }
+        guard let parameters = session else { return }
+        let immediate = command.immediateData.readableBytes
+        if command.writes && expected > immediate {
+            // Unsolicited Data-Out follows unless InitialR2T=Yes, up to FirstBurstLength (F bit clear).
+            let unsolicited = !parameters.initialR2T && !command.isFinal && immediate < min(parameters.firstBurstLength, expected)
+            var data = ByteBufferAllocator().buffer(capacity: expected)
+            var immediateData = command.immediateData
+            data.writeBuffer(&immediateData)
+            var task = Task(command: command, data: data, awaitingUnsolicited: unsolicited)
+            task.solicitedEnd = unsolicited ? min(parameters.firstBurstLength, expected) : immediate
+            if !unsolicited { requestMoreData(context: context, task: &task) }
+            tasks[command.initiatorTaskTag] = task
+            return
+        }
+        execute(context: context, unit: unit, command: command, dataOut: command.immediateData)
+    }
+
+    func handleDataOut(context: ChannelHandlerContext, dataOut: ISCSIDataOut) {
+        guard var task = tasks[dataOut.initiatorTaskTag], var data = task.data else {
+            // Data for an aborted task is discarded quietly; for an unknown one it is an error.
+            logger.debug("Data-Out for no task", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
+            return
+        }
+        let expected = Int(task.command.expectedDataTransferLength)
+        guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd) else {
+            // Out-of-order or unsolicited excess: at ErrorRecoveryLevel 0 the connection is dropped.
+            logger.debug("unexpected Data-Out offset", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
+            context.close(promise: nil)
+            return
+        }
+        var piece = dataOut.data
+        data.writeBuffer(&piece)
+        if data.readableBytes == expected {
+            tasks[dataOut.initiatorTaskTag] = nil
+            guard let unit else { return }
+            execute(context: context, unit: unit, command: task.command, dataOut: data)
+            return
+        }
+        task.data = data
+        if dataOut.isFinal && data.readableBytes == task.solicitedEnd {
+            // The end of the unsolicited burst, or of an R2T's range: ask for the next range.
+            task.awaitingUnsolicited = false
+            requestMoreData(context: context, task: &task)
+        }
+        tasks[dataOut.initiatorTaskTag] = task
+    }
+
+    func requestMoreData(context: ChannelHandlerContext, task: inout Task) {
+        let offset = task.data?.readableBytes ?? 0
+        let expected = Int(task.command.expectedDataTransferLength)
+        let length = min(expected - offset, session?.maxBurstLength ?? 262_144)
+        guard length > 0 else { return }
+        task.targetTransferTag = nextTargetTransferTag
+        nextTargetTransferTag = nextTargetTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTargetTransferTag &+ 1
+        task.solicitedEnd = offset + length
+        let r2t = ISCSIReadyToTransfer(
+            initiatorTaskTag: task.command.initiatorTaskTag, targetTransferTag: task.targetTransferTag, sequence: sequence,
+            readyToTransferSequenceNumber: task.readyToTransferSequenceNumber, bufferOffset: UInt32(offset), desiredDataTransferLength: UInt32(length)
+        )
+        task.readyToTransferSequenceNumber &+= 1
+        context.writeAndFlush(wrapOutboundOut(r2t.pdu), promise: nil)
+    }
+
+    func execute(context: ChannelHandlerContext, unit: SCSILogicalUnit, command: ISCSISCSICommand, dataOut: ByteBuffer) {
+        guard let nexus else { return }
+        let tag = command.initiatorTaskTag
+        tasks[tag] = Task(command: command, data: nil)
+        let request = SCSIRequest(
+            cdb: command.cdb, dataOut: dataOut, nexus: nexus, attribute: SCSITaskAttribute(rawValue: command.taskAttribute) ?? .simple,
+            expectedDataTransferLength: Int(command.expectedDataTransferLength)
+        )
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        threadPool.runIfActive(eventLoop: context.eventLoop) {
+            unit.execute(request)
+        }.whenComplete { outcome in
+            let (handler, context) = loopBound.value
+            guard let task = handler.tasks.removeValue(forKey: tag), !task.aborted, !handler.isClosing else { return }
+            switch outcome {
+            case .success(let result): handler.respond(context: context, command: command, result: result)
+            case .failure: handler.respond(context: context, command: command, result: .check(.internalTargetFailure))
+            }
+        }
+    }
+
+    func respond(context: ChannelHandlerContext, command: ISCSISCSICommand, result: SCSICommandResult) {
+        let expected = Int(command.expectedDataTransferLength)
+        var data = result.data
+        if result.status == SCSIStatus.good, command.reads, data.readableBytes > 0, expected > 0 {
+            let residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
+            // Data-In PDUs no larger than the initiator accepts; the status rides on the last one.
+            if data.readableBytes > expected { data = data.getSlice(at: data.readerIndex, length: expected)! }
+            let segment = session?.initiatorMaxRecvDataSegmentLength ?? 8192
+            var offset = 0
+            var dataSequenceNumber: UInt32 = 0
+            while data.readableBytes > 0 {
+                let piece = data.readSlice(length: min(segment, data.readableBytes))!
+                let last = data.readableBytes == 0
+                let dataIn = ISCSIDataIn(
+                    isFinal: last, initiatorTaskTag: command.initiatorTaskTag, status: last ? result.status : nil, residual: residual,
+                    sequence: last ? takeStatusSequence() : sequence, dataSequenceNumber: dataSequenceNumber, bufferOffset: UInt32(offset), data: piece
+                )
+                context.write(wrapOutboundOut(dataIn.pdu), promise: nil)
+                offset += piece.readableBytes
+                dataSequenceNumber &+= 1
+            }
+            context.flush()
+            return
+        }
+        var residual = ISCSIResidual.none
+        if result.status == SCSIStatus.good {
+            if command.reads {
+                residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
+            } else if command.writes || expected > 0 {
+                residual = ISCSIResidual(expected: expected, actual: result.dataOutLength ?? expected)
+            }
+        }
+        let response = ISCSISCSIResponse(
+            initiatorTaskTag: command.initiatorTaskTag, status: result.status, residual: residual,
+            sequence: takeStatusSequence(), expectedDataSequenceNumber: 0, senseData: result.sense?.bytes ?? []
+        )
+        context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ISCSITargetConnectionHandler: Sendable {}

@@ -56,7 +56,15 @@ let package = Package(
         // The storage node.
         .target(
             name: "LunarSAN",
-            dependencies: ["LunarModel", "ISCSI", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LunarModel", "ISCSI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The host agent.
@@ -89,6 +97,7 @@ let package = Package(
                 "LunarModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

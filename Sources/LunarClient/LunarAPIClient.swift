@@ -120,10 +120,13 @@ public enum LunarClientError: Error, Sendable, CustomStringConvertible {
     case badResponse(String)
     case notConfigured(String)
     case timedOut(String)
+    /// The SAN's admin API answered with an error.
+    case san(status: Int, code: String, message: String)
 
     public var description: String {
         switch self {
         case .api(let error): "error \(error.code.rawValue) (\(error.csErrorCode)): \(error.text)"
+        case .san(let status, let code, let message): "error \(status) \(code): \(message)"
         case .transport(let text), .badResponse(let text), .notConfigured(let text), .timedOut(let text): text
         }
     }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import LunarSAN
 import LunarServer
+import ServiceLifecycle
 
 /// Flags shared by the commands that run roles.
 struct RoleOptions: ParsableArguments {
@@ -70,35 +72,86 @@ struct ServerCommand: AsyncParsableCommand {
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start Lunar on 127.0.0.1 with a data folder, and print where it listens and the admin keys.",
+        abstract: "Start Lunar on 127.0.0.1 (management server and a SAN node) with a data folder, and print where it listens and the admin keys.",
         discussion: "Ctrl-C or SIGTERM stops everything cleanly. A second `lunar up` on the same folder resumes."
     )
 
     @OptionGroup var options: RoleOptions
+    @OptionGroup var san: SANOptions
 
     func run() async throws {
         let logger = options.bootstrapLogging()
         var configuration = try options.serverConfiguration(defaultPort: 8080)
         configuration.bindAddress = options.bind ?? "127.0.0.1"
+        var sanConfiguration = try san.configuration(dataDirectory: configuration.dataDirectory, defaultData: configuration.dataDirectory)
+        if san.portal == nil { sanConfiguration.portalHost = configuration.bindAddress }
+        if san.adminBind == nil { sanConfiguration.adminHost = configuration.bindAddress }
         let folder = DataFolder(path: configuration.dataDirectory)
         let bindAddress = configuration.bindAddress
-        let app = try await LunarServerApp.build(configuration: configuration, logger: logger) { port in
-            let keys = (try? folder.readJSON(UserKeysFile.self, from: "admin-keys.json"))
-            let absolute = URL(fileURLWithPath: folder.path).standardizedFileURL.path
-            var lines = [
-                "Lunar is up.",
-                "  API:         http://\(bindAddress):\(port)/client/api",
-                "  Data folder: \(absolute)",
-                "  Admin keys:  \(folder.file("admin-keys.json")) (mode 0600)",
-            ]
-            if let keys {
-                lines.append("  apikey:      \(keys.apikey)")
-                lines.append("  secretkey:   \(keys.secretkey)")
-            }
-            lines.append("Try: lunar zone list --data \(absolute)    (Ctrl-C stops Lunar)")
-            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        let banner = UpBanner(folder: folder, bindAddress: bindAddress)
+        let serverApp = try await LunarServerApp.build(configuration: configuration, logger: logger) { port in
+            await banner.apiListening(port: port)
         }
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let sanApp = try await SANNode.build(configuration: sanConfiguration, logger: logger) { endpoints in
+            do {
+                // One writer at a time: the server writes its own field from its callback.
+                try await banner.sanListening(endpoints)
+            } catch {
+                logger.error("could not write endpoints.json", metadata: ["error": .string("\(error)")])
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: serverApp), .init(service: sanApp)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+/// Prints the quick-start banner once both roles listen, and serializes their endpoints.json updates.
+actor UpBanner {
+    let folder: DataFolder
+    let bindAddress: String
+    var apiPort: Int?
+    var san: SANNode.Endpoints?
+
+    init(folder: DataFolder, bindAddress: String) {
+        self.folder = folder
+        self.bindAddress = bindAddress
+    }
+
+    func apiListening(port: Int) {
+        apiPort = port
+        printIfReady()
+    }
+
+    func sanListening(_ endpoints: SANNode.Endpoints) throws {
+        try folder.updateEndpoints {
+            $0.sanPortal = endpoints.portal
+            $0.sanAdmin = endpoints.admin
+        }
+        san = endpoints
+        printIfReady()
+    }
+
+    func printIfReady() {
+        guard let apiPort, let san else { return }
+        let keys = (try? folder.readJSON(UserKeysFile.self, from: "admin-keys.json"))
+        let absolute = URL(fileURLWithPath: folder.path).standardizedFileURL.path
+        var lines = [
+            "Lunar is up.",
+            "  API:         http://\(bindAddress):\(apiPort)/client/api",
+            "  SAN portal:  \(san.portal)   (iSCSI, one target per volume, LUN 0)",
+            "  SAN admin:   \(san.admin)   (token in \(san.tokenFile), mode 0600)",
+            "  Data folder: \(absolute)",
+            "  Admin keys:  \(folder.file("admin-keys.json")) (mode 0600)",
+        ]
+        if let keys {
+            lines.append("  apikey:      \(keys.apikey)")
+            lines.append("  secretkey:   \(keys.secretkey)")
+        }
+        lines.append("Try: lunar zone list --data \(absolute)    or    lunar san volume create v1 --size 1G --data \(absolute)")
+        lines.append("(Ctrl-C stops Lunar)")
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }
 

@@ -37,6 +37,9 @@ public final class SCSILogicalUnit: Sendable {
     /// LOGICAL UNIT RESET (and target resets): the transport has aborted the tasks.
     public func reset(initiatedBy nexus: SCSINexus) {}
 
+    /// The device grew: initiators are told with a unit attention.
+    public func capacityChanged() {}
+
     public func execute(_ request: SCSIRequest) -> SCSICommandResult {
         guard !request.cdb.isEmpty else { return .check(.invalidOperationCode) }
         do {

@@ -34,6 +34,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     let framing: ISCSIFramingBox
     let limits: ISCSITargetLimits
     let threadPool: NIOThreadPool
+    let registry: ISCSISessionRegistry?
     var logger: Logger
     var login: ISCSILoginStateMachine
     var session: ISCSISessionParameters?
@@ -47,8 +48,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
 
     public init(
         catalog: any ISCSITargetCatalog, framing: ISCSIFramingBox, limits: ISCSITargetLimits, logger: Logger,
-        threadPool: NIOThreadPool = .singleton, assignTSIH: @escaping @Sendable () -> UInt16
+        threadPool: NIOThreadPool = .singleton, registry: ISCSISessionRegistry? = nil, assignTSIH: @escaping @Sendable () -> UInt16
     ) {
+        self.registry = registry
         self.catalog = catalog
         self.framing = framing
         self.limits = limits
@@ -123,6 +125,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         // Tasks still executing finish on the pool; their answers have nowhere to go.
         tasks.removeAll()
         isClosing = true
+        registry?.remove(channel: context.channel)
         context.fireChannelInactive()
     }
 
@@ -160,6 +163,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             expectedCommandSequenceNumber = request.commandSequenceNumber
             if parameters.sessionType == .normal, let target = parameters.targetName {
                 unit = catalog.logicalUnit(forTarget: target)
+                registry?.add(
+                    .init(target: target, initiator: parameters.initiatorName, initiatorPort: parameters.initiatorPortName), channel: context.channel
+                )
                 nexus = SCSINexus(
                     initiatorPort: parameters.initiatorPortName, targetPort: target + ",t,0x" + String(limits.targetPortalGroupTag, radix: 16)
                 )

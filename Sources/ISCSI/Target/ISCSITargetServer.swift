@@ -6,20 +6,24 @@ import Synchronization
 /// An iSCSI target listening on a portal.
 public final class ISCSITargetServer: Sendable {
     let channel: any Channel
+    /// Who is logged in to what.
+    public let sessions: ISCSISessionRegistry
 
     /// The port it listens on (useful with port 0).
     public var port: Int { channel.localAddress?.port ?? 0 }
 
-    init(channel: any Channel) {
+    init(channel: any Channel, sessions: ISCSISessionRegistry) {
         self.channel = channel
+        self.sessions = sessions
     }
 
     /// Binds `host:port` (0 picks a free port) and serves `catalog`.
     public static func start(
         host: String, port: Int, catalog: any ISCSITargetCatalog, limits: ISCSITargetLimits = ISCSITargetLimits(), logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton
     ) async throws -> ISCSITargetServer {
         let counter = TSIHCounter()
+        let sessions = ISCSISessionRegistry()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
@@ -32,13 +36,16 @@ public final class ISCSITargetServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ISCSIPDUDecoder(sharing: box), maximumBufferSize: 64 << 20),
                         MessageToByteHandler(ISCSIPDUEncoder(sharing: box)),
-                        ISCSITargetConnectionHandler(catalog: catalog, framing: box, limits: limits, logger: connectionLogger, assignTSIH: { counter.next() })
+                        ISCSITargetConnectionHandler(
+                            catalog: catalog, framing: box, limits: limits, logger: connectionLogger, threadPool: threadPool, registry: sessions,
+                            assignTSIH: { counter.next() }
+                        )
                     )
                 }
             }
             .bind(host: host, port: port)
             .get()
-        return ISCSITargetServer(channel: channel)
+        return ISCSITargetServer(channel: channel, sessions: sessions)
     }
 
     public func shutdown() async throws {

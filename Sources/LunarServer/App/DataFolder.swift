@@ -1,5 +1,6 @@
 import Foundation
 import LunarModel
+import Synchronization
 
 /// The data folder's small files, written atomically (temp file, then rename) so a reader never
 /// sees half a file; secrets with mode 0600.
@@ -44,8 +45,15 @@ public struct DataFolder: Sendable {
         return try JSONDecoder().decode(type, from: data)
     }
 
-    /// Merges fields into `endpoints.json` (each role adds its own).
+    /// Merges fields into `endpoints.json` (each role adds its own; roles in one process take
+    /// turns, so neither loses the other's field).
     public func updateEndpoints(_ update: (inout LunarEndpoints) -> Void) throws {
+        try Self.endpointsLock.withLock { _ in try updateEndpointsLocked(update) }
+    }
+
+    static let endpointsLock = Mutex(())
+
+    func updateEndpointsLocked(_ update: (inout LunarEndpoints) -> Void) throws {
         var endpoints = (try? readJSON(LunarEndpoints.self, from: LunarEndpoints.fileName)) ?? LunarEndpoints()
         update(&endpoints)
         try writeJSON(endpoints, to: LunarEndpoints.fileName)

@@ -1,0 +1,109 @@
+import AsyncHTTPClient
+import Foundation
+import LunarModel
+import NIOCore
+import NIOHTTP1
+
+/// A client of a storage node's admin API: what the `lunar san volume` verbs use.
+public struct SANAdminClient: Sendable {
+    public let baseURL: String
+    let token: String
+    let httpClient: HTTPClient
+
+    public init(baseURL: String, token: String, httpClient: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.httpClient = httpClient
+    }
+
+    /// The node of the Lunar whose data folder is `path` (`endpoints.json`'s `san_admin` and the
+    /// `san-admin-token` file).
+    public static func forDataFolder(_ path: String) throws -> SANAdminClient {
+        let endpointsFile = (path as NSString).appendingPathComponent(LunarEndpoints.fileName)
+        guard let data = FileManager.default.contents(atPath: endpointsFile) else {
+            throw LunarClientError.notConfigured("cannot read \(endpointsFile): is a SAN node running with --data \(path)?")
+        }
+        guard let admin = try JSONDecoder().decode(LunarEndpoints.self, from: data).sanAdmin else {
+            throw LunarClientError.notConfigured("\(endpointsFile) has no san_admin URL: no SAN node has started with this data folder")
+        }
+        let tokenFile = (path as NSString).appendingPathComponent("san-admin-token")
+        guard let tokenData = FileManager.default.contents(atPath: tokenFile), let token = String(data: tokenData, encoding: .utf8) else {
+            throw LunarClientError.notConfigured("cannot read the SAN admin token \(tokenFile)")
+        }
+        return SANAdminClient(baseURL: admin, token: token.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    struct VolumeList: Decodable { var volumes: [SANVolumeInfo] }
+    struct InitiatorList: Decodable { var initiators: [String] }
+
+    public func listVolumes() async throws -> [SANVolumeInfo] {
+        try await request(.GET, "/v1/volumes", as: VolumeList.self).volumes
+    }
+
+    public func volume(_ name: String) async throws -> SANVolumeInfo {
+        try await request(.GET, "/v1/volumes/\(escape(name))", as: SANVolumeInfo.self)
+    }
+
+    public func createVolume(name: String, size: String) async throws -> SANVolumeInfo {
+        try await request(.POST, "/v1/volumes", body: ["name": name, "size": size], as: SANVolumeInfo.self)
+    }
+
+    public func resizeVolume(_ name: String, size: String) async throws -> SANVolumeInfo {
+        try await request(.POST, "/v1/volumes/\(escape(name))/resize", body: ["size": size], as: SANVolumeInfo.self)
+    }
+
+    public func deleteVolume(_ name: String) async throws {
+        _ = try await send(.DELETE, "/v1/volumes/\(escape(name))", body: nil)
+    }
+
+    public func allowedInitiators(_ name: String) async throws -> [String] {
+        try await request(.GET, "/v1/volumes/\(escape(name))/initiators", as: InitiatorList.self).initiators
+    }
+
+    public func allow(_ name: String, initiator: String) async throws -> SANVolumeInfo {
+        try await request(.POST, "/v1/volumes/\(escape(name))/initiators", body: ["iqn": initiator], as: SANVolumeInfo.self)
+    }
+
+    public func disallow(_ name: String, initiator: String) async throws -> SANVolumeInfo {
+        try await request(.DELETE, "/v1/volumes/\(escape(name))/initiators/\(escape(initiator))", as: SANVolumeInfo.self)
+    }
+
+    func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+
+    func request<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [String: String]? = nil, as type: T.Type) async throws -> T {
+        let data = try await send(method, path, body: body)
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw LunarClientError.badResponse("\(baseURL)\(path): unexpected reply: \(error)")
+        }
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, body: [String: String]?) async throws -> Data {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await httpClient.execute(request, timeout: .seconds(60))
+            bytes = try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            throw LunarClientError.transport("cannot reach the SAN admin API at \(baseURL): \(error)")
+        }
+        let data = Data(bytes.readableBytesView)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let detail = try? JSONDecoder().decode(SANErrorBody.self, from: data)
+            throw LunarClientError.san(
+                status: Int(response.status.code), code: detail?.error.code ?? "http_\(response.status.code)", message: detail?.error.message ?? "HTTP \(response.status.code)"
+            )
+        }
+        return data
+    }
+}

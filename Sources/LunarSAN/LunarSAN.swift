@@ -1,3 +1,0 @@
-import LunarModel
-import ISCSI
-public enum LunarSANModule {}

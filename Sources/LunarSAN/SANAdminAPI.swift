@@ -1,0 +1,177 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LunarModel
+import NIOCore
+
+/// The node's admin HTTP/JSON API, every route behind `Authorization: Bearer <token>`:
+///
+///     GET    /v1/volumes                          list
+///     POST   /v1/volumes  {"name","size"}         create (size: bytes or "1G")
+///     GET    /v1/volumes/{name}                   show
+///     POST   /v1/volumes/{name}/resize {"size"}   grow online
+///     DELETE /v1/volumes/{name}                   delete (refused while sessions exist)
+///     GET    /v1/volumes/{name}/initiators        allowed initiator names
+///     POST   /v1/volumes/{name}/initiators {"iqn"} allow
+///     DELETE /v1/volumes/{name}/initiators/{iqn}  disallow (drops its sessions)
+///
+/// Errors are `{"error":{"code":"volume_not_found","message":"..."}}` with the code's status.
+enum SANAdminAPI {
+    static let maximumBodyBytes = 64 * 1024
+
+    struct CreateRequest: Decodable {
+        var name: String
+        var size: SizeValue
+    }
+
+    struct ResizeRequest: Decodable {
+        var size: SizeValue
+    }
+
+    struct AllowRequest: Decodable {
+        var iqn: String
+    }
+
+    /// A size as a number of bytes or a string such as "1G".
+    struct SizeValue: Decodable {
+        var bytes: UInt64
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(UInt64.self) {
+                bytes = number
+            } else if let text = try? container.decode(String.self), let parsed = ByteSize.parse(text) {
+                bytes = parsed
+            } else {
+                throw SANError(.invalidSize, "size must be a number of bytes or a string such as \"10G\"")
+            }
+        }
+    }
+
+    struct VolumeList: Encodable {
+        var volumes: [SANVolumeInfo]
+    }
+
+    struct InitiatorList: Encodable {
+        var initiators: [String]
+    }
+
+    static func router(store: VolumeStore, token: String) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let expected = Array(SHA256.hash(data: Data(token.utf8)))
+        let volumes = router.group("v1/volumes")
+        func guarded(
+            _ body: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response
+        ) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
+            { request, context in
+                do {
+                    // Hashes compared, so the comparison's time says nothing about the token.
+                    let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+                    guard Array(SHA256.hash(data: Data(presented.utf8))) == expected else {
+                        throw SANError(.unauthorized, "a valid bearer token is required (see \(SANConfiguration.tokenFileName) in the data folder)")
+                    }
+                    return try await body(request, context)
+                } catch let error as SANError {
+                    return errorResponse(error)
+                } catch let error as DecodingError {
+                    return errorResponse(SANError(.invalidRequest, "the JSON body does not match: \(describe(error))"))
+                } catch {
+                    return errorResponse(SANError(.invalidRequest, "malformed request: \(error)"))
+                }
+            }
+        }
+        volumes.get(use: guarded { _, _ in try json(VolumeList(volumes: await store.list())) })
+        volumes.post(
+            use: guarded { request, _ in
+                let body = try await decode(CreateRequest.self, request)
+                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes), status: .created)
+            }
+        )
+        volumes.get(":name", use: guarded { _, context in try json(try await store.show(try name(context))) })
+        volumes.delete(
+            ":name",
+            use: guarded { _, context in
+                try await store.delete(name: try name(context))
+                return Response(status: .noContent)
+            }
+        )
+        volumes.post(
+            ":name/resize",
+            use: guarded { request, context in
+                let body = try await decode(ResizeRequest.self, request)
+                return try json(try await store.resize(name: try name(context), sizeBytes: body.size.bytes))
+            }
+        )
+        volumes.get(":name/initiators", use: guarded { _, context in try json(InitiatorList(initiators: try await store.show(try name(context)).allowedInitiators)) })
+        volumes.post(
+            ":name/initiators",
+            use: guarded { request, context in
+                let body = try await decode(AllowRequest.self, request)
+                return try json(try await store.allow(name: try name(context), initiator: body.iqn))
+            }
+        )
+        volumes.delete(
+            ":name/initiators/:iqn",
+            use: guarded { _, context in
+                guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
+                return try json(try await store.disallow(name: try name(context), initiator: iqn))
+            }
+        )
+        router.get("v1/health", use: { _, _ in try json(["status": "ok"]) })
+        return router
+    }
+
+    static func name(_ context: BasicRequestContext) throws -> String {
+        guard let name = context.parameters.get("name") else { throw SANError(.invalidName, "no volume name") }
+        return name
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maximumBodyBytes)
+        } catch {
+            throw SANError(.invalidRequest, "the body is larger than \(maximumBodyBytes) bytes or could not be read")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: Data(body.readableBytesView))
+        } catch let error as SANError {
+            throw error
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, let underlying = context.underlyingError as? SANError { throw underlying }
+            throw SANError(.invalidRequest, "the JSON body does not match: \(describe(error))")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing field \(key.stringValue)"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case .dataCorrupted: "not valid JSON"
+        @unknown default: "\(error)"
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(data: try encoder.encode(value)))
+        )
+    }
+
+    static func errorResponse(_ error: SANError) -> Response {
+        let body = (try? encoder.encode(SANErrorBody(code: error.code.name, message: error.message))) ?? Data()
+        return Response(
+            status: HTTPResponse.Status(code: error.code.httpStatus), headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(data: body))
+        )
+    }
+}

@@ -1,0 +1,32 @@
+import ISCSI
+import Synchronization
+
+/// The iSCSI target's view of the volumes: one target per volume, LUN 0, the allowed initiator
+/// names. The volume store publishes a new snapshot after each change; logins read it without
+/// waiting for the store.
+final class SANCatalog: ISCSITargetCatalog {
+    struct Entry: Sendable {
+        var unit: SCSILogicalUnit
+        var allowedInitiators: Set<String>
+    }
+
+    let entries = Mutex<[String: Entry]>([:])
+
+    func publish(target: String, entry: Entry?) {
+        entries.withLock { $0[target] = entry }
+    }
+
+    func authorize(initiator: String, target: String) -> ISCSILoginStateMachine.Authorization {
+        guard let entry = entries.withLock({ $0[target] }) else { return .targetNotFound }
+        return entry.allowedInitiators.contains(initiator.lowercased()) ? .allowed : .notAuthorized
+    }
+
+    func targetNames(visibleTo initiator: String) -> [String] {
+        let name = initiator.lowercased()
+        return entries.withLock { entries in entries.filter { $0.value.allowedInitiators.contains(name) }.keys.sorted() }
+    }
+
+    func logicalUnit(forTarget target: String) -> SCSILogicalUnit? {
+        entries.withLock { $0[target]?.unit }
+    }
+}

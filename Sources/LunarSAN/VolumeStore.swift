@@ -1,0 +1,244 @@
+import Foundation
+import ISCSI
+import Logging
+import LunarModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's volumes: one sparse image and one metadata file per volume in
+/// `<data>/san/volumes`. Changes are serialized by the actor and made crash-safe by ordering:
+/// - create: the image is made and synced, then the metadata written (an image without
+///   metadata is a create that never finished and is removed at start);
+/// - resize: the metadata is written, then the image grown (at start the image is brought to
+///   the metadata's size, finishing a grow a crash interrupted);
+/// - delete: the metadata is removed, then the image.
+public actor VolumeStore {
+    struct Volume {
+        var metadata: VolumeMetadata
+        var device: FileBlockDevice
+        var unit: SCSILogicalUnit
+    }
+
+    let configuration: SANConfiguration
+    let logger: Logger
+    let catalog = SANCatalog()
+    var volumes: [String: Volume] = [:]
+    /// Set once the target listens, so deletes can see and drop sessions.
+    var sessions: ISCSISessionRegistry?
+
+    var directory: String { configuration.volumesDirectory }
+
+    /// Opens the store, loading every volume in the folder.
+    public init(configuration: SANConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.volumesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var loaded: [String: Volume] = [:]
+        let names = try FileManager.default.contentsOfDirectory(atPath: configuration.volumesDirectory)
+        for file in names where file.hasSuffix(".json") {
+            let name = String(file.dropLast(5))
+            let path = (configuration.volumesDirectory as NSString).appendingPathComponent(file)
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let metadata: VolumeMetadata
+            do {
+                metadata = try VolumeMetadata.decoder.decode(VolumeMetadata.self, from: data)
+            } catch {
+                throw SANError(.storageFailure, "cannot read volume metadata \(path): \(error)")
+            }
+            guard metadata.format <= VolumeMetadata.currentFormat else {
+                throw SANError(.storageFailure, "\(path) was written by a newer Lunar (format \(metadata.format)); upgrade this node")
+            }
+            guard metadata.name == name else { throw SANError(.storageFailure, "\(path) names volume \(metadata.name)") }
+            let image = Self.imagePath(configuration.volumesDirectory, name)
+            guard FileManager.default.fileExists(atPath: image) else {
+                logger.error("volume image missing; the volume is not served", metadata: ["san.volume": .string(name), "file": .string(image)])
+                continue
+            }
+            let device = try Self.openDevice(image, metadata: metadata, create: false)
+            loaded[name] = Volume(metadata: metadata, device: device, unit: Self.makeUnit(metadata, device: device, directory: configuration.volumesDirectory))
+        }
+        for file in names where file.hasSuffix(".img") && loaded[String(file.dropLast(4))] == nil {
+            let metadataPath = (configuration.volumesDirectory as NSString).appendingPathComponent(String(file.dropLast(4)) + ".json")
+            guard !FileManager.default.fileExists(atPath: metadataPath) else { continue }
+            // A create that crashed before its metadata, or a delete after it: nobody was told it exists.
+            logger.notice("removing an image without metadata", metadata: ["file": .string(file)])
+            try? DurableFile.remove((configuration.volumesDirectory as NSString).appendingPathComponent(file))
+        }
+        self.volumes = loaded
+        for (name, volume) in loaded {
+            catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
+        }
+        logger.info("volumes loaded", metadata: ["san.volumes": .stringConvertible(loaded.count)])
+    }
+
+    static func imagePath(_ directory: String, _ name: String) -> String { (directory as NSString).appendingPathComponent(name + ".img") }
+    static func metadataPath(_ directory: String, _ name: String) -> String { (directory as NSString).appendingPathComponent(name + ".json") }
+    static func iqn(_ prefix: String, _ name: String) -> String { prefix + ":" + name }
+
+    static func openDevice(_ path: String, metadata: VolumeMetadata, create: Bool) throws -> FileBlockDevice {
+        do {
+            return try FileBlockDevice(path: path, sizeBytes: metadata.sizeBytes, blockSize: metadata.blockSize)
+        } catch {
+            throw SANError(.storageFailure, "cannot open \(path): \(error)")
+        }
+    }
+
+    static func makeUnit(_ metadata: VolumeMetadata, device: FileBlockDevice, directory: String) -> SCSILogicalUnit {
+        SCSILogicalUnit(device: device, serial: metadata.serial, naa: metadata.naa)
+    }
+
+    func attach(sessions: ISCSISessionRegistry) {
+        self.sessions = sessions
+    }
+
+    // MARK: Reading
+
+    public func list() -> [SANVolumeInfo] {
+        volumes.keys.sorted().compactMap { info($0) }
+    }
+
+    public func show(_ name: String) throws -> SANVolumeInfo {
+        guard let info = info(name) else { throw notFound(name) }
+        return info
+    }
+
+    func info(_ name: String) -> SANVolumeInfo? {
+        guard let volume = volumes[name] else { return nil }
+        let iqn = Self.iqn(configuration.iqnPrefix, name)
+        var allocated: UInt64 = 0
+        var status = stat()
+        if stat(volume.device.path, &status) == 0 { allocated = UInt64(status.st_blocks) * 512 }
+        let naa = (volume.metadata.naa & 0x0FFF_FFFF_FFFF_FFFF) | 0x6000_0000_0000_0000
+        return SANVolumeInfo(
+            name: name, sizeBytes: volume.metadata.sizeBytes, allocatedBytes: allocated, iqn: iqn, lun: 0, serial: volume.metadata.serial,
+            naa: "0x" + String(naa, radix: 16), allowedInitiators: volume.metadata.allowedInitiators,
+            sessions: Array(Set((sessions?.sessions(target: iqn) ?? []).map(\.initiator))).sorted(),
+            created: ISO8601DateFormatter().string(from: volume.metadata.created)
+        )
+    }
+
+    func notFound(_ name: String) -> SANError { SANError(.volumeNotFound, "no volume named \(name)") }
+
+    // MARK: Changes
+
+    public func create(name: String, sizeBytes: UInt64) throws -> SANVolumeInfo {
+        guard VolumeMetadata.validName(name) else {
+            throw SANError(.invalidName, "volume names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
+        }
+        guard volumes[name] == nil else { throw SANError(.volumeExists, "a volume named \(name) exists") }
+        guard volumes.count < configuration.maximumVolumes else {
+            throw SANError(.limitExceeded, "this node holds at most \(configuration.maximumVolumes) volumes")
+        }
+        try checkSize(sizeBytes)
+        var generator = SystemRandomNumberGenerator()
+        let serial = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let metadata = VolumeMetadata(
+            name: name, sizeBytes: sizeBytes, blockSize: 512, serial: serial, naa: UInt64.random(in: 1...0x0FFF_FFFF_FFFF_FFFF, using: &generator),
+            allowedInitiators: [], created: Date()
+        )
+        let image = Self.imagePath(directory, name)
+        try? DurableFile.remove(image)  // a leftover of an interrupted create
+        let device = try Self.openDevice(image, metadata: metadata, create: true)
+        do {
+            try device.synchronize()
+            try DurableFile.syncDirectory(of: image)
+            try writeMetadata(metadata)
+        } catch {
+            try? DurableFile.remove(image)
+            throw error
+        }
+        let unit = Self.makeUnit(metadata, device: device, directory: directory)
+        volumes[name] = Volume(metadata: metadata, device: device, unit: unit)
+        publish(name)
+        logger.info("volume created", metadata: ["san.volume": .string(name), "san.size_bytes": .stringConvertible(sizeBytes)])
+        return info(name)!
+    }
+
+    /// Grows a volume online; connected initiators get CAPACITY DATA HAS CHANGED.
+    public func resize(name: String, sizeBytes: UInt64) throws -> SANVolumeInfo {
+        guard var volume = volumes[name] else { throw notFound(name) }
+        try checkSize(sizeBytes)
+        guard sizeBytes >= volume.metadata.sizeBytes else {
+            throw SANError(.invalidSize, "volumes only grow: \(name) is \(volume.metadata.sizeBytes) bytes, asked for \(sizeBytes)")
+        }
+        guard sizeBytes > volume.metadata.sizeBytes else { return info(name)! }
+        volume.metadata.sizeBytes = sizeBytes
+        try writeMetadata(volume.metadata)
+        do {
+            try volume.device.grow(toBytes: sizeBytes)
+        } catch {
+            throw SANError(.storageFailure, "cannot grow \(name): \(error)")
+        }
+        volumes[name] = volume
+        volume.unit.capacityChanged()
+        logger.info("volume resized", metadata: ["san.volume": .string(name), "san.size_bytes": .stringConvertible(sizeBytes)])
+        return info(name)!
+    }
+
+    /// Deletes a volume no initiator is logged in to.
+    public func delete(name: String) throws {
+        guard volumes[name] != nil else { throw notFound(name) }
+        let connected = sessions?.sessions(target: Self.iqn(configuration.iqnPrefix, name)) ?? []
+        guard connected.isEmpty else {
+            throw SANError(
+                .volumeInUse,
+                "volume \(name) has \(connected.count) session(s) from \(Set(connected.map(\.initiator)).sorted().joined(separator: ", ")); disallow them first"
+            )
+        }
+        catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: nil)
+        try DurableFile.remove(Self.metadataPath(directory, name))
+        volumes[name] = nil
+        try? DurableFile.remove(Self.imagePath(directory, name))
+        for suffix in [".pr"] { try? DurableFile.remove((directory as NSString).appendingPathComponent(name + suffix)) }
+        logger.info("volume deleted", metadata: ["san.volume": .string(name)])
+    }
+
+    public func allow(name: String, initiator: String) throws -> SANVolumeInfo {
+        guard var volume = volumes[name] else { throw notFound(name) }
+        guard let normalized = ISCSIName.normalized(initiator) else {
+            throw SANError(.invalidInitiator, "\(initiator) is not an iSCSI name (iqn.YYYY-MM.domain:..., eui.<16 hex> or naa.<hex>)")
+        }
+        guard !volume.metadata.allowedInitiators.contains(normalized) else { return info(name)! }
+        guard volume.metadata.allowedInitiators.count < 64 else { throw SANError(.limitExceeded, "a volume allows at most 64 initiators") }
+        volume.metadata.allowedInitiators.append(normalized)
+        volume.metadata.allowedInitiators.sort()
+        try writeMetadata(volume.metadata)
+        volumes[name] = volume
+        publish(name)
+        return info(name)!
+    }
+
+    /// Takes an initiator's access away and drops its sessions to the volume at once.
+    public func disallow(name: String, initiator: String) throws -> SANVolumeInfo {
+        guard var volume = volumes[name] else { throw notFound(name) }
+        let normalized = initiator.lowercased()
+        guard volume.metadata.allowedInitiators.contains(normalized) else {
+            throw SANError(.notFound, "\(initiator) is not allowed on volume \(name)")
+        }
+        volume.metadata.allowedInitiators.removeAll { $0 == normalized }
+        try writeMetadata(volume.metadata)
+        volumes[name] = volume
+        publish(name)
+        let dropped = sessions?.close(target: Self.iqn(configuration.iqnPrefix, name), initiator: normalized) ?? 0
+        logger.info("initiator disallowed", metadata: ["san.volume": .string(name), "iscsi.initiator": .string(normalized), "san.dropped_sessions": .stringConvertible(dropped)])
+        return info(name)!
+    }
+
+    func checkSize(_ sizeBytes: UInt64) throws {
+        guard sizeBytes >= 1 << 20, sizeBytes % 512 == 0 else { throw SANError(.invalidSize, "sizes are at least 1 MiB and a multiple of 512 bytes") }
+        guard sizeBytes <= configuration.maximumVolumeBytes else {
+            throw SANError(.invalidSize, "volumes on this node are at most \(ByteSize.format(configuration.maximumVolumeBytes))")
+        }
+    }
+
+    func writeMetadata(_ metadata: VolumeMetadata) throws {
+        try DurableFile.write(try VolumeMetadata.encoder.encode(metadata), to: Self.metadataPath(directory, metadata.name))
+    }
+
+    func publish(_ name: String) {
+        guard let volume = volumes[name] else { return }
+        catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
+    }
+}

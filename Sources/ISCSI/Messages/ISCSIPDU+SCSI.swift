@@ -292,6 +292,17 @@ public struct ISCSIReadyToTransfer: Hashable, Sendable {
         self.desiredDataTransferLength = desiredDataTransferLength
     }
 
+    public init(_ pdu: ISCSIPDU) {
+        precondition(pdu.opcode == .readyToTransfer)
+        let header = pdu.header
+        self.initiatorTaskTag = header.initiatorTaskTag
+        self.targetTransferTag = header.uint32(at: 20)
+        self.sequence = ISCSISequenceNumbers(header)
+        self.readyToTransferSequenceNumber = header.uint32(at: 36)
+        self.bufferOffset = header.uint32(at: 40)
+        self.desiredDataTransferLength = header.uint32(at: 44)
+    }
+
     public var pdu: ISCSIPDU {
         var header = ISCSIBasicHeaderSegment(opcode: .readyToTransfer)
         header.isFinal = true

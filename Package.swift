@@ -126,6 +126,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "LunarSANTests",
+            dependencies: [
+                "LunarSAN", "LunarModel", "LunarClient", "ISCSI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LunarStorageTests", dependencies: ["LunarStorage", "LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LunarServerTests",

@@ -23,7 +23,7 @@ public actor VolumeStore {
 
     let configuration: SANConfiguration
     let logger: Logger
-    let catalog = SANCatalog()
+    nonisolated let catalog = SANCatalog()
     var volumes: [String: Volume] = [:]
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?

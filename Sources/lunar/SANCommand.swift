@@ -50,12 +50,20 @@ struct SANOptions: ParsableArguments {
     }
 }
 
-/// `lunar san`: runs a storage node; `lunar san volume ...` manages its volumes.
+/// `lunar san`: runs a storage node (`lunar san --data D` is `lunar san run --data D`);
+/// `lunar san volume ...` manages its volumes.
 struct SANCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "san",
         abstract: "Run a storage node (iSCSI target, one IQN per volume, and its admin API), or manage its volumes.",
-        subcommands: [SANVolumeCommand.self]
+        subcommands: [SANRunCommand.self, SANVolumeCommand.self],
+        defaultSubcommand: SANRunCommand.self
+    )
+}
+
+struct SANRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the storage node until SIGTERM or Ctrl-C (the default of `lunar san`)."
     )
 
     @Option(name: .long, help: "The data folder (volumes in san/volumes, the admin token, endpoints.json).")

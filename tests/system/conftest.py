@@ -27,6 +27,9 @@ class Lunar:
         self.binary = lunar_binary()
         self.log = open(data.parent / f"{data.name}-{role}.log", "ab")
         command = [self.binary, role, "--data", str(data), "--port", "0"] + (args or [])
+        if role == "up":
+            # The SAN node's ports too: tests never assume a fixed port.
+            command += ["--portal", "127.0.0.1:0", "--admin-port", "0"]
         endpoints = data / "endpoints.json"
         if endpoints.exists():
             endpoints.unlink()  # so we wait for this run's port, not a previous one's
@@ -38,7 +41,7 @@ class Lunar:
             if endpoints.exists():
                 try:
                     self.endpoints = json.loads(endpoints.read_text())
-                    if self.endpoints.get("api"):
+                    if self.endpoints.get("api") and (role != "up" or self.endpoints.get("san_admin")):
                         break
                 except json.JSONDecodeError:
                     pass

@@ -136,7 +136,7 @@ def test_admin_url_and_token_instead_of_the_data_folder(lunar):
         [lunar.binary, "san", "volume", "list", "--admin", lunar.endpoints["san_admin"], "--token", "nope"],
         capture_output=True, text=True, timeout=60,
     )
-    assert wrong.returncode == 1 and "unauthorized" in wrong.stderr
+    assert wrong.returncode == 1 and "unauthorized" in wrong.stderr, (wrong.returncode, wrong.stdout, wrong.stderr)
 
 
 def test_volumes_survive_a_restart(data_dir):

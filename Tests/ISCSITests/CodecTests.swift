@@ -52,6 +52,22 @@ struct PDUCodecTests {
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { ISCSIPDUDecoder(framing: framing) }
     }
 
+    /// The zero-copy writer puts the same bytes on the wire as the single-buffer encoder.
+    @Test(arguments: framings)
+    func writerMatchesEncoder(_ framing: ISCSIFraming) throws {
+        let channel = EmbeddedChannel(handler: ISCSIPDUWriter(sharing: ISCSIFramingBox(framing)))
+        for size in [0, 1, 3, 4095, 4096, 4097, 65_535] {
+            var header = ISCSIBasicHeaderSegment(opcode: .dataIn)
+            header.initiatorTaskTag = UInt32(size)
+            let pdu = ISCSIPDU(header: header, data: ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }))
+            try channel.writeAndFlush(pdu).wait()
+            var written = ByteBuffer()
+            while var piece = try channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&piece) }
+            #expect(written == (try Self.encode(pdu, framing: framing)), "\(size) bytes")
+        }
+        _ = try channel.finish()
+    }
+
     @Test func wireLayoutAndPadding() throws {
         let pdu = Self.loginPDU(["A": "b"])  // "A=b\0" is 4 bytes: no padding
         let plain = try Self.encode(pdu, framing: .login)

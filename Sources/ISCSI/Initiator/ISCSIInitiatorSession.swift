@@ -56,7 +56,7 @@ public final class ISCSIInitiatorSession: Sendable {
                     let box = ISCSIFramingBox()
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ISCSIPDUDecoder(sharing: box), maximumBufferSize: 64 << 20),
-                        MessageToByteHandler(ISCSIPDUEncoder(sharing: box)),
+                        ISCSIPDUWriter(sharing: box),
                         ISCSIInitiatorHandler(framing: box, logger: logger)
                     )
                 }

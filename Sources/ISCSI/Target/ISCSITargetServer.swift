@@ -35,7 +35,7 @@ public final class ISCSITargetServer: Sendable {
                     connectionLogger[metadataKey: "iscsi.peer"] = .string(channel.remoteAddress?.description ?? "-")
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ISCSIPDUDecoder(sharing: box), maximumBufferSize: 64 << 20),
-                        MessageToByteHandler(ISCSIPDUEncoder(sharing: box)),
+                        ISCSIPDUWriter(sharing: box),
                         ISCSITargetConnectionHandler(
                             catalog: catalog, framing: box, limits: limits, logger: connectionLogger, threadPool: threadPool, registry: sessions,
                             assignTSIH: { counter.next() }

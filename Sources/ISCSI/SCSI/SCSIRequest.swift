@@ -2,7 +2,7 @@ import NIOCore
 
 /// An I_T nexus: which initiator port reaches the logical unit through which target port.
 /// Reservations and unit attentions are kept per nexus (SAM-5).
-public struct SCSINexus: Hashable, Sendable, CustomStringConvertible {
+public struct SCSINexus: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The iSCSI initiator port name: `<InitiatorName>,i,0x<ISID>`.
     public var initiatorPort: String
     /// The iSCSI target port name: `<TargetName>,t,0x<TPGT>`.

@@ -28,6 +28,8 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         var solicitedEnd = 0
         /// Whether unsolicited (non-immediate) Data-Out is still expected.
         var awaitingUnsolicited = false
+        /// The DataSN the next Data-Out must carry; it restarts with every R2T.
+        var nextDataSequenceNumber: UInt32 = 0
     }
 
     let catalog: any ISCSITargetCatalog
@@ -123,6 +125,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         // Tasks still executing finish on the pool; their answers have nowhere to go.
         tasks.removeAll()
         isClosing = true
+        if let unit, let nexus { unit.nexusLost(nexus) }
         context.fireChannelInactive()
     }
 
@@ -291,7 +294,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             return
         }
         let expected = Int(task.command.expectedDataTransferLength)
-        guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd) else {
+        guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd),
+            dataOut.dataSequenceNumber == task.nextDataSequenceNumber
+        else {
             // Out-of-order or unsolicited excess: at ErrorRecoveryLevel 0 the connection is dropped.
             logger.debug("unexpected Data-Out offset", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
             context.close(promise: nil)
@@ -299,6 +304,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         }
         var piece = dataOut.data
         data.writeBuffer(&piece)
+        task.nextDataSequenceNumber &+= 1
         if data.readableBytes == expected {
             tasks[dataOut.initiatorTaskTag] = nil
             guard let unit else { return }
@@ -322,6 +328,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         task.targetTransferTag = nextTargetTransferTag
         nextTargetTransferTag = nextTargetTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTargetTransferTag &+ 1
         task.solicitedEnd = offset + length
+        task.nextDataSequenceNumber = 0
         let r2t = ISCSIReadyToTransfer(
             initiatorTaskTag: task.command.initiatorTaskTag, targetTransferTag: task.targetTransferTag, sequence: sequence,
             readyToTransferSequenceNumber: task.readyToTransferSequenceNumber, bufferOffset: UInt32(offset), desiredDataTransferLength: UInt32(length)
@@ -376,12 +383,11 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             return
         }
         var residual = ISCSIResidual.none
-        if result.status == SCSIStatus.good {
-            if command.reads {
-                residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
-            } else if command.writes || expected > 0 {
-                residual = ISCSIResidual(expected: expected, actual: result.dataOutLength ?? expected)
-            }
+        if result.status == SCSIStatus.good, command.reads {
+            residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
+        } else if let dataOutLength = result.dataOutLength {
+            // Against what the CDB asked for, also on CHECK CONDITION and with no data sent at all.
+            residual = ISCSIResidual(expected: expected, actual: dataOutLength)
         }
         let response = ISCSISCSIResponse(
             initiatorTaskTag: command.initiatorTaskTag, status: result.status, residual: residual,

@@ -57,7 +57,7 @@ public actor VolumeStore {
                 continue
             }
             let device = try Self.openDevice(image, metadata: metadata, create: false)
-            loaded[name] = Volume(metadata: metadata, device: device, unit: Self.makeUnit(metadata, device: device, directory: configuration.volumesDirectory))
+            loaded[name] = Volume(metadata: metadata, device: device, unit: try Self.makeUnit(metadata, device: device, directory: configuration.volumesDirectory))
         }
         for file in names where file.hasSuffix(".img") && loaded[String(file.dropLast(4))] == nil {
             let metadataPath = (configuration.volumesDirectory as NSString).appendingPathComponent(String(file.dropLast(4)) + ".json")
@@ -85,8 +85,14 @@ public actor VolumeStore {
         }
     }
 
-    static func makeUnit(_ metadata: VolumeMetadata, device: FileBlockDevice, directory: String) -> SCSILogicalUnit {
-        SCSILogicalUnit(device: device, serial: metadata.serial, naa: metadata.naa)
+    /// The volume's logical unit; persistent reservations (APTPL) live in `<name>.pr` beside it.
+    static func makeUnit(_ metadata: VolumeMetadata, device: FileBlockDevice, directory: String) throws -> SCSILogicalUnit {
+        let store = FilePersistentReservationStore(path: (directory as NSString).appendingPathComponent(metadata.name + ".pr"))
+        do {
+            return try SCSILogicalUnit(device: device, serial: metadata.serial, naa: metadata.naa, reservationStore: store)
+        } catch {
+            throw SANError(.storageFailure, "cannot read the persistent reservations of \(metadata.name) in \(store.path): \(error)")
+        }
     }
 
     func attach(sessions: ISCSISessionRegistry) {
@@ -149,7 +155,8 @@ public actor VolumeStore {
             try? DurableFile.remove(image)
             throw error
         }
-        let unit = Self.makeUnit(metadata, device: device, directory: directory)
+        try? DurableFile.remove((directory as NSString).appendingPathComponent(name + ".pr"))  // never another volume's reservations
+        let unit = try Self.makeUnit(metadata, device: device, directory: directory)
         volumes[name] = Volume(metadata: metadata, device: device, unit: unit)
         publish(name)
         logger.info("volume created", metadata: ["san.volume": .string(name), "san.size_bytes": .stringConvertible(sizeBytes)])

@@ -105,7 +105,7 @@ extension BenchCommand {
                 throw BenchFailure("cannot create \(tgtFile)")
             }
             let tgt = try TgtDaemon(
-                file: tgtFile, portalPort: try freePort(), controlPort: Int(getpid() % 20_000) + 20_000, targetName: "iqn.2026-11.org.lunar.bench:tgt",
+                file: tgtFile, portalPort: try freePort(), controlPort: Int(getpid() % 10_000) + 10_000, targetName: "iqn.2026-11.org.lunar.bench:tgt",
                 limits: [
                     "MaxRecvDataSegmentLength": String(limits.maxRecvDataSegmentLength), "MaxXmitDataSegmentLength": String(limits.maxRecvDataSegmentLength),
                     "FirstBurstLength": String(limits.firstBurstLength), "MaxBurstLength": String(limits.maxBurstLength),

@@ -16,4 +16,10 @@ public protocol SCSIBlockDevice: Sendable {
     /// Whether the blocks from `block` on are mapped, and for how many blocks that holds
     /// (at least 1, at most `limit`).
     func mappingRun(atBlock block: UInt64, limit: UInt64) throws -> (mapped: Bool, blocks: UInt64)
+    /// The blocks if they can be read without waiting for the disk (from a cache), else nil.
+    func readIfCached(atBlock block: UInt64, count: Int) throws -> ByteBuffer?
+}
+
+extension SCSIBlockDevice {
+    public func readIfCached(atBlock block: UInt64, count: Int) throws -> ByteBuffer? { nil }
 }

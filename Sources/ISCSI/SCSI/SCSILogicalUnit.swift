@@ -1,187 +1,226 @@
 import NIOCore
+import Synchronization
 
-/// What a command produced: status, data for the initiator, sense on CHECK CONDITION.
-public struct SCSICommandResult: Sendable {
-    public var status: UInt8
-    public var data: ByteBuffer
-    public var sense: SCSISense?
-    /// For commands that take data: how many bytes the CDB asked for (residuals are counted
-    /// against it); nil when it matched the transfer.
-    public var dataOutLength: Int?
-
-    public static func good(_ data: ByteBuffer = ByteBuffer()) -> SCSICommandResult {
-        SCSICommandResult(status: SCSIStatus.good, data: data, sense: nil)
-    }
-
-    public static func check(_ sense: SCSISense) -> SCSICommandResult {
-        SCSICommandResult(status: SCSIStatus.checkCondition, data: ByteBuffer(), sense: sense)
-    }
-}
-
-/// A direct-access logical unit (SBC-3) over a ``SCSIBlockDevice``. Unknown or malformed CDBs get
-/// CHECK CONDITION with ILLEGAL REQUEST sense, never a dropped connection. `execute` blocks (it
-/// does the I/O): transports call it from a thread pool.
+/// A direct-access logical unit (SBC-3, SPC-4) over a ``SCSIBlockDevice``. Unknown or malformed
+/// CDBs and parameter lists get CHECK CONDITION with ILLEGAL REQUEST sense, never a trap or a
+/// dropped connection. `execute` blocks (it does the I/O): transports call it from a thread pool.
+///
+/// Unit attentions and reservations are kept per I_T nexus (``SCSINexus``); persistent
+/// reservations survive a restart through a ``SCSIPersistentReservationStore`` when the
+/// initiator asked for it (APTPL).
 public final class SCSILogicalUnit: Sendable {
     public let device: any SCSIBlockDevice
     /// Unit serial number (VPD 0x80).
     public let serial: String
     /// 64-bit NAA identifier (VPD 0x83), unique per volume.
     public let naa: UInt64
+    let reservationStore: (any SCSIPersistentReservationStore)?
+    let state: Mutex<State>
+    /// Makes COMPARE AND WRITE (and ORWRITE) atomic against other writes to the same blocks.
+    let rangeLock = SCSIBlockRangeLock()
 
+    /// Mutable state shared by every nexus.
+    struct State {
+        /// Nexuses that have issued a command; a new one gets POWER ON first.
+        var knownNexuses: Set<SCSINexus> = []
+        /// Pending unit attentions, oldest first, bounded per nexus.
+        var unitAttentions: [SCSINexus: [SCSISense]] = [:]
+        var reservations = SCSIPersistentReservationState()
+        /// The RESERVE(6) holder (SPC-2 reservations).
+        var legacyReservation: SCSINexus?
+        var preventingRemoval: Set<SCSINexus> = []
+        var mode = ModeParameters()
+    }
+
+    /// The changeable mode parameters (MODE SELECT).
+    struct ModeParameters: Equatable {
+        /// WCE in the caching page: writes may sit in the page cache until FUA or SYNCHRONIZE CACHE.
+        var writeCacheEnabled = true
+        /// D_SENSE in the control page: descriptor-format sense data.
+        var descriptorSense = false
+    }
+
+    static let maximumUnitAttentions = 16
+    static let maximumKnownNexuses = 4096
+
+    /// A logical unit whose persistent reservations live in memory only.
     public init(device: any SCSIBlockDevice, serial: String, naa: UInt64) {
         self.device = device
         self.serial = serial
         self.naa = (naa & 0x0FFF_FFFF_FFFF_FFFF) | 0x6000_0000_0000_0000  // NAA type 6 in the top nibble
+        self.reservationStore = nil
+        self.state = Mutex(State())
     }
 
-    /// LOGICAL UNIT RESET (and target resets): the transport has aborted the tasks.
-    public func reset(initiatedBy nexus: SCSINexus) {}
+    /// A logical unit whose persistent reservations made with APTPL survive restarts in `reservationStore`.
+    /// Throws when the stored state cannot be read: starting without it would silently drop fencing.
+    public init(device: any SCSIBlockDevice, serial: String, naa: UInt64, reservationStore: any SCSIPersistentReservationStore) throws {
+        self.device = device
+        self.serial = serial
+        self.naa = (naa & 0x0FFF_FFFF_FFFF_FFFF) | 0x6000_0000_0000_0000
+        self.reservationStore = reservationStore
+        var initial = State()
+        if let stored = try reservationStore.load(), stored.persistThroughPowerLoss {
+            initial.reservations = stored
+        }
+        self.state = Mutex(initial)
+    }
 
-    /// The device grew: initiators are told with a unit attention.
-    public func capacityChanged() {}
+    /// Most blocks one READ or WRITE may move (VPD 0xB0), matching the transport's 32 MiB bound.
+    public var maximumTransferBlocks: Int { (32 << 20) / device.blockSize }
+    /// Most blocks one COMPARE AND WRITE may compare (VPD 0xB0).
+    static let maximumCompareAndWriteBlocks = 255
+    /// Most blocks one WRITE SAME may write with data (zeroing with UNMAP has no limit).
+    var maximumWriteSameBlocks: UInt64 { UInt64((256 << 20) / device.blockSize) }
+    static let maximumUnmapDescriptors = 256
+
+    // MARK: Execution
 
     public func execute(_ request: SCSIRequest) -> SCSICommandResult {
-        guard !request.cdb.isEmpty else { return .check(.invalidOperationCode) }
+        var result = checkedExecute(request)
+        if var sense = result.sense {
+            sense.descriptorFormat = sense.descriptorFormat || state.withLock { $0.mode.descriptorSense }
+            result.sense = sense
+        }
+        return result
+    }
+
+    func checkedExecute(_ request: SCSIRequest) -> SCSICommandResult {
+        let cdb = SCSICDB(request.cdb)
+        guard let length = SCSICDB.length(ofOpcode: cdb.opcode), request.cdb.count >= length else { return .check(.invalidOperationCode) }
+        if let attention = takeUnitAttention(for: request.nexus, opcode: cdb.opcode) { return .check(attention) }
+        guard Self.isSupported(cdb) else { return .check(.invalidOperationCode) }
+        // NACA and LINK: ACA and linked commands are not supported.
+        guard cdb[length - 1] & 0x05 == 0 else { return .check(.invalidFieldInCDB) }
+        if conflictsWithReservation(cdb, nexus: request.nexus) { return .reservationConflict }
         do {
-            return try dispatch(cdb: request.cdb, dataOut: request.dataOut)
+            return try dispatch(cdb, request)
         } catch let error as SCSIDeviceError {
-            return .check(error.operation.hasPrefix("read") ? .mediumError : .writeError)
+            return .check(error.operation.hasPrefix("read") || error.operation.hasPrefix("seek") ? .mediumError : .writeError)
         } catch {
-            return .check(.mediumError)
+            return .check(.internalTargetFailure)
         }
     }
 
-    func dispatch(cdb: [UInt8], dataOut: ByteBuffer) throws -> SCSICommandResult {
-        switch cdb[0] {
+    func dispatch(_ cdb: SCSICDB, _ request: SCSIRequest) throws -> SCSICommandResult {
+        switch cdb.opcode {
         case 0x00: return .good()  // TEST UNIT READY
-        case 0x03: return .good(ByteBuffer(bytes: Array(SCSISense(key: 0, code: 0).bytes.prefix(Int(cdb[4])))))  // REQUEST SENSE
-        case 0x12: return inquiry(cdb)
-        case 0x25: return readCapacity10()
-        case 0x9E where cdb[1] & 0x1F == 0x10: return readCapacity16(cdb)
+        case 0x03: return requestSense(cdb, nexus: request.nexus)
+        case 0x12: return inquiry(cdb, nexus: request.nexus)
         case 0xA0: return reportLUNs(cdb)
-        case 0x1A: return modeSense6(cdb)
-        case 0x08: return try read(lba: UInt64(cdb[1] & 0x1F) << 16 | UInt64(cdb[2]) << 8 | UInt64(cdb[3]), blocks: cdb[4] == 0 ? 256 : Int(cdb[4]))
-        case 0x28: return try read(lba: UInt64(Self.be32(cdb, 2)), blocks: Int(Self.be16(cdb, 7)))
-        case 0x88: return try read(lba: Self.be64(cdb, 2), blocks: Int(Self.be32(cdb, 10)))
-        case 0x0A:
-            return try write(lba: UInt64(cdb[1] & 0x1F) << 16 | UInt64(cdb[2]) << 8 | UInt64(cdb[3]), blocks: cdb[4] == 0 ? 256 : Int(cdb[4]), fua: false, data: dataOut)
-        case 0x2A: return try write(lba: UInt64(Self.be32(cdb, 2)), blocks: Int(Self.be16(cdb, 7)), fua: cdb[1] & 0x08 != 0, data: dataOut)
-        case 0x8A: return try write(lba: Self.be64(cdb, 2), blocks: Int(Self.be32(cdb, 10)), fua: cdb[1] & 0x08 != 0, data: dataOut)
-        case 0x35, 0x91:  // SYNCHRONIZE CACHE 10/16
-            try device.synchronize()
-            return .good()
-        default:
-            return .check(.invalidOperationCode)
+        case 0xA3: return reportSupportedOperationCodes(cdb)
+        case 0x25: return readCapacity10(cdb)
+        case 0x9E where cdb.serviceAction == 0x10: return readCapacity16(cdb)
+        case 0x9E where cdb.serviceAction == 0x12: return try getLBAStatus(cdb)
+        case 0x9E: return .check(.invalidFieldInCDB)
+        case 0x08, 0x28, 0xA8, 0x88: return try read(cdb, prefetched: request.prefetched)
+        case 0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E: return try write(cdb, data: request.dataOut)
+        case 0x2F, 0xAF, 0x8F: return try verify(cdb, data: request.dataOut)
+        case 0x89: return try compareAndWrite(cdb, data: request.dataOut)
+        case 0x8B: return try orWrite(cdb, data: request.dataOut)
+        case 0x41, 0x93: return try writeSame(cdb, data: request.dataOut)
+        case 0x42: return try unmap(cdb, data: request.dataOut)
+        case 0x35, 0x91: return try synchronizeCache(cdb)
+        case 0x34, 0x90: return prefetch(cdb)
+        case 0x1A, 0x5A: return modeSense(cdb)
+        case 0x15, 0x55: return modeSelect(cdb, data: request.dataOut, nexus: request.nexus)
+        case 0x5E: return persistentReserveIn(cdb)
+        case 0x5F: return persistentReserveOut(cdb, data: request.dataOut, nexus: request.nexus)
+        case 0x16: return reserve6(cdb, nexus: request.nexus)
+        case 0x17: return release6(cdb, nexus: request.nexus)
+        case 0x1B: return startStopUnit(cdb)
+        case 0x1E: return preventAllowMediumRemoval(cdb, nexus: request.nexus)
+        case 0x1D: return sendDiagnostic(cdb)
+        case 0x37, 0xB7: return readDefectData(cdb)
+        default: return .check(.invalidOperationCode)
         }
     }
 
-    // MARK: Reads and writes
+    // MARK: Resets and events
 
-    func inRange(_ lba: UInt64, _ blocks: Int) -> Bool {
-        blocks >= 0 && lba <= device.blockCount && UInt64(blocks) <= device.blockCount - lba
+    /// LOGICAL UNIT RESET (and target resets): the transport has aborted the tasks. Clears the
+    /// state SAM-5 ties to the logical unit (RESERVE(6), PREVENT) but not persistent reservations,
+    /// and tells every other nexus with BUS DEVICE RESET FUNCTION OCCURRED (the issuer knows).
+    public func reset(initiatedBy nexus: SCSINexus) {
+        state.withLock { state in
+            state.legacyReservation = nil
+            state.preventingRemoval.removeAll()
+            Self.establish(.busDeviceReset, forAll: state.knownNexuses, except: nexus, in: &state)
+        }
     }
 
-    func read(lba: UInt64, blocks: Int) throws -> SCSICommandResult {
-        guard inRange(lba, blocks) else { return .check(.lbaOutOfRange) }
-        guard blocks > 0 else { return .good() }
-        return .good(try device.read(atBlock: lba, count: blocks))
+    /// The I_T nexus is gone (logout, connection loss): its RESERVE(6) and PREVENT end, and its
+    /// unit attentions with it. Persistent reservations stay.
+    public func nexusLost(_ nexus: SCSINexus) {
+        state.withLock { state in
+            if state.legacyReservation == nexus { state.legacyReservation = nil }
+            state.preventingRemoval.remove(nexus)
+            state.knownNexuses.remove(nexus)
+            state.unitAttentions[nexus] = nil
+        }
     }
 
-    func write(lba: UInt64, blocks: Int, fua: Bool, data: ByteBuffer) throws -> SCSICommandResult {
-        guard inRange(lba, blocks) else { return .check(.lbaOutOfRange) }
-        guard blocks > 0 else { return .good() }
-        guard data.readableBytes == blocks * device.blockSize else { return .check(.invalidFieldInCDB) }
-        try device.write(data, atBlock: lba, forceUnitAccess: fua)
+    /// Call after growing the device: every nexus learns CAPACITY DATA HAS CHANGED.
+    public func capacityChanged() {
+        state.withLock { state in
+            for known in state.knownNexuses { Self.establish(.capacityDataChanged, for: known, in: &state) }
+        }
+    }
+
+    // MARK: Simple commands
+
+    func reportLUNs(_ cdb: SCSICDB) -> SCSICommandResult {
+        let lunList: [UInt8]
+        switch cdb[2] {
+        case 0x00, 0x02: lunList = [UInt8](repeating: 0, count: 8)  // LUN 0
+        case 0x01: lunList = []  // well-known logical units only: none
+        default: return .check(.invalidFieldInCDB)
+        }
+        let bytes = SCSIBytes.be32(UInt32(lunList.count)) + [0, 0, 0, 0] + lunList
+        return .good(bytes, allocationLength: Int(cdb.be32(6)))
+    }
+
+    func readCapacity10(_ cdb: SCSICDB) -> SCSICommandResult {
+        // Without PMI the LOGICAL BLOCK ADDRESS field must be zero.
+        guard cdb[8] & 0x01 != 0 || cdb.be32(2) == 0 else { return .check(.invalidFieldInCDB) }
+        let last = device.blockCount == 0 ? 0 : device.blockCount - 1
+        let bytes = SCSIBytes.be32(last > UInt64(UInt32.max) ? UInt32.max : UInt32(last)) + SCSIBytes.be32(UInt32(device.blockSize))
+        return .good(ByteBuffer(bytes: bytes))
+    }
+
+    func readCapacity16(_ cdb: SCSICDB) -> SCSICommandResult {
+        var bytes = SCSIBytes.be64(device.blockCount == 0 ? 0 : device.blockCount - 1) + SCSIBytes.be32(UInt32(device.blockSize))
+        bytes += [0x00, 0x00, 0xC0, 0x00]  // no protection; LBPME and LBPRZ: thin, holes read as zeros
+        bytes += [UInt8](repeating: 0, count: 16)
+        return .good(bytes, allocationLength: Int(cdb.be32(10)))
+    }
+
+    func startStopUnit(_ cdb: SCSICDB) -> SCSICommandResult {
+        // Power conditions beyond the SBC-3 ones are reserved.
+        let powerCondition = cdb[4] >> 4
+        guard [0x0, 0x1, 0x2, 0x3, 0x5, 0x7, 0xA, 0xB].contains(powerCondition) else { return .check(.invalidFieldInCDB) }
+        return .good()  // a virtual disk has no motor to stop and no medium to eject
+    }
+
+    func preventAllowMediumRemoval(_ cdb: SCSICDB, nexus: SCSINexus) -> SCSICommandResult {
+        let prevent = cdb[4] & 0x03
+        state.withLock { state in
+            if prevent & 0x01 != 0 { state.preventingRemoval.insert(nexus) } else { state.preventingRemoval.remove(nexus) }
+        }
         return .good()
     }
 
-    // MARK: Inquiry and capacity
+    func sendDiagnostic(_ cdb: SCSICDB) -> SCSICommandResult {
+        // Only the default self-test, which a file always passes; no diagnostic pages.
+        guard cdb[1] & 0x04 != 0, cdb[1] & 0xE0 == 0, cdb.be16(3) == 0 else { return .check(.invalidFieldInCDB) }
+        return .good()
+    }
 
-    func inquiry(_ cdb: [UInt8]) -> SCSICommandResult {
-        let allocation = Int(Self.be16(cdb, 3))
-        var page: [UInt8]
-        if cdb[1] & 0x01 == 0 {
-            guard cdb[2] == 0 else { return .check(.invalidFieldInCDB) }
-            page = [0x00, 0x00, 0x06, 0x02, 0, 0x00, 0x00, 0x02]  // disk, SPC-4, CmdQue
-            page += Self.ascii("LUNAR", 8) + Self.ascii("LUNAR VOLUME", 16) + Self.ascii("0001", 4)
-            page[4] = UInt8(page.count - 5)
-        } else {
-            switch cdb[2] {
-            case 0x00: page = [0x00, 0x00, 0x00, 3, 0x00, 0x80, 0x83]
-            case 0x80:
-                let serialBytes = Array(serial.utf8.prefix(252))
-                page = [0x00, 0x80, 0x00, UInt8(serialBytes.count)] + serialBytes
-            case 0x83:
-                var naaBytes: [UInt8] = []
-                for shift in stride(from: 56, through: 0, by: -8) { naaBytes.append(UInt8(truncatingIfNeeded: naa >> UInt64(shift))) }
-                let vendor = Self.ascii("LUNAR", 8) + Array(serial.utf8.prefix(64))
-                var designators: [UInt8] = [0x01, 0x03, 0x00, 0x08] + naaBytes  // binary, NAA, logical unit
-                designators += [0x02, 0x01, 0x00, UInt8(vendor.count)] + vendor  // ASCII, T10 vendor id
-                page = [0x00, 0x83, UInt8(designators.count >> 8), UInt8(designators.count & 0xFF)] + designators
-            default:
-                return .check(.invalidFieldInCDB)
-            }
+    func readDefectData(_ cdb: SCSICDB) -> SCSICommandResult {
+        // No defects: the header alone, echoing the requested lists and format.
+        if cdb.opcode == 0x37 {
+            return .good([0, cdb[2] & 0x1F, 0, 0], allocationLength: Int(cdb.be16(7)))
         }
-        return .good(ByteBuffer(bytes: page.prefix(allocation)))
+        return .good([0, cdb[1] & 0x1F, 0, 0, 0, 0, 0, 0], allocationLength: Int(cdb.be32(6)))
     }
-
-    func readCapacity10() -> SCSICommandResult {
-        let last = device.blockCount == 0 ? 0 : device.blockCount - 1
-        var buffer = ByteBuffer()
-        buffer.writeInteger(last > UInt64(UInt32.max) ? UInt32.max : UInt32(last))
-        buffer.writeInteger(UInt32(device.blockSize))
-        return .good(buffer)
-    }
-
-    func readCapacity16(_ cdb: [UInt8]) -> SCSICommandResult {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(device.blockCount == 0 ? 0 : device.blockCount - 1)
-        buffer.writeInteger(UInt32(device.blockSize))
-        buffer.writeBytes([UInt8](repeating: 0, count: 20))
-        return .good(buffer.getSlice(at: 0, length: min(32, Int(Self.be32(cdb, 10))))!)
-    }
-
-    func reportLUNs(_ cdb: [UInt8]) -> SCSICommandResult {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt32(8))
-        buffer.writeInteger(UInt32(0))
-        buffer.writeInteger(UInt64(0))  // LUN 0
-        return .good(buffer.getSlice(at: 0, length: min(16, Int(Self.be32(cdb, 6))))!)
-    }
-
-    func modeSense6(_ cdb: [UInt8]) -> SCSICommandResult {
-        let pageCode = cdb[2] & 0x3F
-        var pages: [UInt8] = []
-        if pageCode == 0x08 || pageCode == 0x3F {
-            var caching = [UInt8](repeating: 0, count: 20)
-            caching[0] = 0x08
-            caching[1] = 0x12
-            caching[2] = 0x04  // WCE: acknowledged writes may sit in the page cache until SYNCHRONIZE CACHE or FUA
-            pages += caching
-        }
-        if pageCode == 0x0A || pageCode == 0x3F {
-            var control = [UInt8](repeating: 0, count: 12)
-            control[0] = 0x0A
-            control[1] = 0x0A
-            pages += control
-        }
-        guard !pages.isEmpty || pageCode == 0x00 else { return .check(.invalidFieldInCDB) }
-        let header: [UInt8] = [UInt8(3 + pages.count), 0x00, 0x10, 0x00]  // DPOFUA set: FUA honoured
-        return .good(ByteBuffer(bytes: (header + pages).prefix(Int(cdb[4]))))
-    }
-
-    // MARK: Helpers
-
-    static func ascii(_ text: String, _ width: Int) -> [UInt8] {
-        let bytes = Array(text.utf8.prefix(width))
-        return bytes + [UInt8](repeating: 0x20, count: width - bytes.count)
-    }
-
-    static func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
-
-    static func be32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
-    }
-
-    static func be64(_ bytes: [UInt8], _ offset: Int) -> UInt64 { UInt64(be32(bytes, offset)) << 32 | UInt64(be32(bytes, offset + 4)) }
 }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// An I_T nexus: which initiator port reaches the logical unit through which target port.
 /// Reservations and unit attentions are kept per nexus (SAM-5).
-public struct SCSINexus: Hashable, Sendable, CustomStringConvertible {
+public struct SCSINexus: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The iSCSI initiator port name: `<InitiatorName>,i,0x<ISID>`.
     public var initiatorPort: String
     /// The iSCSI target port name: `<TargetName>,t,0x<TPGT>`.
@@ -29,6 +29,8 @@ public enum SCSITaskAttribute: UInt8, Sendable {
 /// One command as the transport hands it to a logical unit.
 public struct SCSIRequest: Sendable {
     public var cdb: [UInt8]
+    /// A read's data, already fetched from the page cache by ``SCSILogicalUnit/executeWithoutBlocking(_:allowBufferedWrites:)``.
+    var prefetched: ByteBuffer?
     /// Everything the initiator sent for it (immediate, unsolicited and solicited data).
     public var dataOut: ByteBuffer
     public var nexus: SCSINexus

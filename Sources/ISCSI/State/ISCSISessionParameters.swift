@@ -53,6 +53,9 @@ public struct ISCSITargetLimits: Hashable, Sendable {
     public var targetPortalGroupTag = 1
     /// How many commands a session may have queued beyond ExpCmdSN (the command window).
     public var commandWindow: UInt32 = 128
+    /// Whether writes without FUA may run on the event loop (they copy into the page cache; a
+    /// write that stalls sends the connection's writes to the I/O threads for 5 s).
+    public var inlineBufferedWrites = true
 
     public init() {}
 }

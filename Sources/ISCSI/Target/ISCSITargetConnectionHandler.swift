@@ -15,6 +15,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
 
     /// Most data one command may move (bounds the write reassembly buffer).
     public static let maximumTransferBytes = 32 << 20
+    /// An inline write slower than this means the page cache is throttling writers.
+    static let inlineWriteStall = TimeAmount.milliseconds(2)
+    static let inlineWriteBackoff = TimeAmount.seconds(5)
 
     /// A command the target has accepted and not yet answered.
     struct Task {
@@ -28,6 +31,8 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         var solicitedEnd = 0
         /// Whether unsolicited (non-immediate) Data-Out is still expected.
         var awaitingUnsolicited = false
+        /// The DataSN the next Data-Out must carry; it restarts with every R2T.
+        var nextDataSequenceNumber: UInt32 = 0
     }
 
     let catalog: any ISCSITargetCatalog
@@ -45,6 +50,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     var tasks: [UInt32: Task] = [:]
     var nextTargetTransferTag: UInt32 = 1
     var isClosing = false
+    var inlineWritesResumeAt = NIODeadline.uptimeNanoseconds(0)
 
     public init(
         catalog: any ISCSITargetCatalog, framing: ISCSIFramingBox, limits: ISCSITargetLimits, logger: Logger,
@@ -126,6 +132,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         tasks.removeAll()
         isClosing = true
         registry?.remove(channel: context.channel)
+        if let unit, let nexus { unit.nexusLost(nexus) }
         context.fireChannelInactive()
     }
 
@@ -297,7 +304,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             return
         }
         let expected = Int(task.command.expectedDataTransferLength)
-        guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd) else {
+        guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd),
+            dataOut.dataSequenceNumber == task.nextDataSequenceNumber
+        else {
             // Out-of-order or unsolicited excess: at ErrorRecoveryLevel 0 the connection is dropped.
             logger.debug("unexpected Data-Out offset", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
             context.close(promise: nil)
@@ -305,6 +314,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         }
         var piece = dataOut.data
         data.writeBuffer(&piece)
+        task.nextDataSequenceNumber &+= 1
         if data.readableBytes == expected {
             tasks[dataOut.initiatorTaskTag] = nil
             guard let unit else { return }
@@ -328,6 +338,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         task.targetTransferTag = nextTargetTransferTag
         nextTargetTransferTag = nextTargetTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTargetTransferTag &+ 1
         task.solicitedEnd = offset + length
+        task.nextDataSequenceNumber = 0
         let r2t = ISCSIReadyToTransfer(
             initiatorTaskTag: task.command.initiatorTaskTag, targetTransferTag: task.targetTransferTag, sequence: sequence,
             readyToTransferSequenceNumber: task.readyToTransferSequenceNumber, bufferOffset: UInt32(offset), desiredDataTransferLength: UInt32(length)
@@ -339,11 +350,22 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     func execute(context: ChannelHandlerContext, unit: SCSILogicalUnit, command: ISCSISCSICommand, dataOut: ByteBuffer) {
         guard let nexus else { return }
         let tag = command.initiatorTaskTag
-        tasks[tag] = Task(command: command, data: nil)
         let request = SCSIRequest(
             cdb: command.cdb, dataOut: dataOut, nexus: nexus, attribute: SCSITaskAttribute(rawValue: command.taskAttribute) ?? .simple,
             expectedDataTransferLength: Int(command.expectedDataTransferLength)
         )
+        // Whatever cannot wait for the disk runs here, without a thread-pool round trip.
+        let started = NIODeadline.now()
+        if let result = unit.executeWithoutBlocking(request, allowBufferedWrites: limits.inlineBufferedWrites && started >= inlineWritesResumeAt) {
+            if command.writes, NIODeadline.now() - started > Self.inlineWriteStall {
+                // The page cache pushed back (writeback throttling): keep writes off the event loop for a while.
+                inlineWritesResumeAt = NIODeadline.now() + Self.inlineWriteBackoff
+                logger.debug("buffered write stalled the event loop; writes go to the I/O threads for a while")
+            }
+            respond(context: context, command: command, result: result)
+            return
+        }
+        tasks[tag] = Task(command: command, data: nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         threadPool.runIfActive(eventLoop: context.eventLoop) {
             unit.execute(request)
@@ -382,12 +404,11 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             return
         }
         var residual = ISCSIResidual.none
-        if result.status == SCSIStatus.good {
-            if command.reads {
-                residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
-            } else if command.writes || expected > 0 {
-                residual = ISCSIResidual(expected: expected, actual: result.dataOutLength ?? expected)
-            }
+        if result.status == SCSIStatus.good, command.reads {
+            residual = ISCSIResidual(expected: expected, actual: data.readableBytes)
+        } else if let dataOutLength = result.dataOutLength {
+            // Against what the CDB asked for, also on CHECK CONDITION and with no data sent at all.
+            residual = ISCSIResidual(expected: expected, actual: dataOutLength)
         }
         let response = ISCSISCSIResponse(
             initiatorTaskTag: command.initiatorTaskTag, status: result.status, residual: residual,

@@ -9,6 +9,11 @@ import Testing
 /// fails this test.
 @Suite(.serialized)
 struct ConformanceTests {
+    /// Failures understood and not fixed, with why (docs/conformance.md). Anything else fails.
+    static let knownFailures: [String: String] = [
+        "iSCSIdatasn.iSCSIDataSnInvalid": "3 of 4 cases pass; after the forced reconnect libiscsi sends the 1-block write as immediate data, so no Data-Out carries the bad DataSN",
+    ]
+
     static let targets = ["iqn.2026-11.org.lunar:conformance-a", "iqn.2026-11.org.lunar:conformance-b"]
 
     /// What one run of the suite reported.
@@ -34,8 +39,12 @@ struct ConformanceTests {
         var test = ""
         var testSkipped = false
         func finishTest(_ line: Substring) {
-            if line.contains("...passed") && testSkipped { summary.skipped.append("\(suite).\(test)") }
-            if line.contains("FAILED") { summary.failures.append("\(suite).\(test)") }
+            // The verdict comes first; a later "[FAILED]" on the same line is another test's setup log.
+            if line.hasPrefix("...passed") || line.contains(" ...passed") {
+                if testSkipped { summary.skipped.append("\(suite).\(test)") }
+            } else if line.contains("FAILED") {
+                summary.failures.append("\(suite).\(test)")
+            }
         }
         for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -44,12 +53,15 @@ struct ConformanceTests {
             } else if trimmed.hasPrefix("Test: ") {
                 let rest = trimmed.dropFirst("Test: ".count)
                 test = String(rest.prefix { $0 != " " })
-                testSkipped = false
-                if rest.contains("...passed") || rest.contains("FAILED") { finishTest(Substring(rest)) }
+                testSkipped = rest.contains("[SKIPPED]")
+                if let verdict = rest.range(of: "...passed") ?? rest.range(of: "...FAILED"), verdict.lowerBound == rest.firstIndex(of: ".") {
+                    finishTest(rest[verdict.lowerBound...])
+                }
             } else if trimmed.contains("[SKIPPED]") {
                 testSkipped = true
-            } else if trimmed.hasPrefix("...passed") || trimmed.hasPrefix("...FAILED") {
-                finishTest(Substring(trimmed))
+            } else if trimmed.hasPrefix("passed") || trimmed == "FAILED" {
+                // CUnit prints the verdict after the test's own output.
+                finishTest(Substring("..." + trimmed))
             } else if trimmed.hasPrefix("tests") {
                 let fields = trimmed.split(separator: " ").compactMap { Int($0) }
                 // tests  Total  Ran  Passed  Failed  Inactive
@@ -142,7 +154,9 @@ struct ConformanceTests {
                 #expect(!timedOut, "iscsi-test-cu \(run.name) hung; see \(log)")
                 #expect(status == 0 || status == 1, "iscsi-test-cu \(run.name) crashed with status \(status); see \(log)")
                 #expect(summary.total > 200, "iscsi-test-cu \(run.name) ran only \(summary.total) tests; see \(log)")
-                #expect(summary.failed == 0, "\(run.name) failures: \(summary.failures.joined(separator: ", ")); see \(log)")
+                let unexpected = summary.failures.filter { Self.knownFailures[$0] == nil }
+                #expect(summary.failed == summary.failures.count, "\(run.name): CUnit counted \(summary.failed) failures, the log shows \(summary.failures); see \(log)")
+                #expect(unexpected.isEmpty, "\(run.name) failures: \(unexpected.joined(separator: ", ")); see \(log)")
             }
         }
     }

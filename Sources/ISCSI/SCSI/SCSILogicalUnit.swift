@@ -140,12 +140,13 @@ public final class SCSILogicalUnit: Sendable {
 
     /// LOGICAL UNIT RESET (and target resets): the transport has aborted the tasks. Clears the
     /// state SAM-5 ties to the logical unit (RESERVE(6), PREVENT) but not persistent reservations,
-    /// and tells every other nexus with BUS DEVICE RESET FUNCTION OCCURRED (the issuer knows).
+    /// and tells every nexus, the issuer included, with BUS DEVICE RESET FUNCTION OCCURRED
+    /// (SAM-5; libiscsi's MultipathIO.Reset checks every path hears it).
     public func reset(initiatedBy nexus: SCSINexus) {
         state.withLock { state in
             state.legacyReservation = nil
             state.preventingRemoval.removeAll()
-            Self.establish(.busDeviceReset, forAll: state.knownNexuses, except: nexus, in: &state)
+            Self.establish(.busDeviceReset, forAll: state.knownNexuses, except: nil, in: &state)
         }
     }
 

@@ -131,7 +131,8 @@ struct PersistentReservationTests {
         #expect(harness.run([0x16, 0, 0, 0, 0, 0], nexus: harness.second).status == SCSIStatus.reservationConflict)
         #expect(harness.run([0x12, 0, 0, 0, 36, 0], nexus: harness.second).status == SCSIStatus.good)
         harness.unit.reset(initiatedBy: harness.first)
-        _ = harness.run([0, 0, 0, 0, 0, 0], nexus: harness.second)  // BUS DEVICE RESET
+        _ = harness.run([0, 0, 0, 0, 0, 0])  // BUS DEVICE RESET
+        _ = harness.run([0, 0, 0, 0, 0, 0], nexus: harness.second)
         #expect(harness.run([0x16, 0, 0, 0, 0, 0], nexus: harness.second).status == SCSIStatus.good)
         harness.unit.nexusLost(harness.second)
         // The holder's nexus is gone, so its reservation is too.

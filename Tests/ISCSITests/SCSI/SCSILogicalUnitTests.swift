@@ -24,10 +24,13 @@ struct SCSILogicalUnitTests {
         #expect(descriptor.bytes[0] == 0x72 && descriptor.bytes[1] == 0x06 && descriptor.bytes[2] == 0x2A)
     }
 
-    @Test func resetTellsOtherNexuses() throws {
+    @Test func resetTellsEveryNexus() throws {
         let harness = try SCSITestUnit()
+        let otherPath = SCSINexus(initiatorPort: "iqn.2026-11.test:a,i,0x7", targetPort: "iqn.2026-11.test:t,t,0x1")
+        _ = harness.run([0, 0, 0, 0, 0, 0], nexus: otherPath)
         harness.unit.reset(initiatedBy: harness.first)
-        #expect(harness.run([0, 0, 0, 0, 0, 0]).status == SCSIStatus.good)
+        #expect(harness.run([0, 0, 0, 0, 0, 0]).senseTriple! == (0x06, 0x29, 0x03))
+        #expect(harness.run([0, 0, 0, 0, 0, 0], nexus: otherPath).senseTriple! == (0x06, 0x29, 0x03))
         #expect(harness.run([0, 0, 0, 0, 0, 0], nexus: harness.second).senseTriple! == (0x06, 0x29, 0x03))
     }
 

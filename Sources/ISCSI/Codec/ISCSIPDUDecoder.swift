@@ -53,8 +53,9 @@ public struct ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
             }
         }
         assert(frame.readableBytes == 0, "the frame was consumed exactly")
-        // Own the data: a slice would pin the whole receive buffer.
-        data = ByteBuffer(buffer: data)
+        // Small segments are copied so they do not pin the receive buffer; large ones (write
+        // data, copied once more into the write anyway) are passed on as slices.
+        if dataBytes < 4096 { data = ByteBuffer(buffer: data) }
         return ISCSIPDU(header: header, additionalHeaderSegments: Array(headerAndAHS[ISCSIBasicHeaderSegment.length...]), data: data)
     }
 

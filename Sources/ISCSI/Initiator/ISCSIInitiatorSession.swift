@@ -50,6 +50,7 @@ public final class ISCSIInitiatorSession: Sendable {
         let timeout = TimeAmount.nanoseconds(Int64(configuration.loginTimeout.components.seconds) * 1_000_000_000)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

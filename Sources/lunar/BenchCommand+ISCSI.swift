@@ -24,6 +24,7 @@ extension BenchCommand {
         @Option(help: "The LUN.") var lun: UInt64 = 0
         @Flag(help: "Start a Lunar SAN node and tgtd and compare them in one run.") var compareTgt = false
         @Option(help: "Seconds per load.") var duration: Double = 10
+        @Option(help: "Rounds per load with --compare-tgt (alternating which target goes first; medians reported).") var rounds = 3
         @Option(help: "Volume size for --compare-tgt (e.g. 1G).") var size = "1G"
         @Option(help: "Bytes of the volume the loads touch (e.g. 256M).") var span = "256M"
         @Option(help: "Loads to run, comma-separated (default: all).") var workloads: String?
@@ -44,6 +45,7 @@ extension BenchCommand {
 
         func run() async throws {
             let loads = try selectedWorkloads()
+            guard (1...15).contains(rounds), duration > 0 else { throw ValidationError("--rounds must be 1 to 15 and --duration positive") }
             guard let spanBytes = ByteSize.parse(span), let sizeBytes = ByteSize.parse(size), spanBytes <= sizeBytes, spanBytes >= 16 << 20 else {
                 throw ValidationError("--span and --size are sizes such as 256M and 1G; span ≥ 16M and ≤ size")
             }
@@ -121,12 +123,25 @@ extension BenchCommand {
             try await precondition(tgtTarget, spanBytes: spanBytes)
             let rssStart = ProcessUsage.residentBytes(lunar.pid)
 
-            print("lunar bench iscsi --compare-tgt: \(Int(duration)) s per load, span \(ByteSize.format(spanBytes)), seed \(seed), files in \(directory)")
+            print("lunar bench iscsi --compare-tgt: \(rounds) rounds of \(Int(duration)) s per load and target (medians), span \(ByteSize.format(spanBytes)), seed \(seed), files in \(directory)")
             print("load".padding(toLength: 20, withPad: " ", startingAt: 0) + "target " + ISCSIBenchReport.header + "   ratio Lunar/tgt")
             var ratios: [(String, Double, Double, Double?)] = []
             for load in loads {
-                let ours = try await measure(lunarTarget, load: load, spanBytes: spanBytes)
-                let theirs = try await measure(tgtTarget, load: load, spanBytes: spanBytes)
+                // Rounds alternate which target goes first (page-cache writeback from one run
+                // lands on the next); each side's median round is reported.
+                var oursRuns: [ISCSIBenchReport.Measured] = []
+                var theirsRuns: [ISCSIBenchReport.Measured] = []
+                for round in 0..<rounds {
+                    if round % 2 == 0 {
+                        oursRuns.append(try await measure(lunarTarget, load: load, spanBytes: spanBytes))
+                        theirsRuns.append(try await measure(tgtTarget, load: load, spanBytes: spanBytes))
+                    } else {
+                        theirsRuns.append(try await measure(tgtTarget, load: load, spanBytes: spanBytes))
+                        oursRuns.append(try await measure(lunarTarget, load: load, spanBytes: spanBytes))
+                    }
+                }
+                let ours = ISCSIBenchReport.median(oursRuns)
+                let theirs = ISCSIBenchReport.median(theirsRuns)
                 let iopsRatio = ours.result.iops / max(theirs.result.iops, 1e-9)
                 let p99Ratio = Double(theirs.result.p99Micros) / Double(max(ours.result.p99Micros, 1))
                 var cpuRatio: Double?
@@ -186,6 +201,11 @@ enum ISCSIBenchReport {
         var result: ISCSILoadResult
         var cpuMicrosPerIO: Double?
         var residentBytes: UInt64?
+    }
+
+    /// The run with the median IOPS.
+    static func median(_ runs: [Measured]) -> Measured {
+        runs.sorted { $0.result.iops < $1.result.iops }[runs.count / 2]
     }
 
     static let header = "     IOPS      MB/s   p50 µs   p99 µs p99.9 µs  CPU µs/IO  RSS MiB"

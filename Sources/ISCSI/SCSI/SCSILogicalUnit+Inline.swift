@@ -5,7 +5,7 @@ extension SCSILogicalUnit {
     static let inlineOpcodes: Set<UInt8> = [0x00, 0x03, 0x12, 0xA0, 0xA3, 0x25, 0x1A, 0x5A, 0x5E]
     static let readOpcodes: Set<UInt8> = [0x08, 0x28, 0xA8, 0x88]
     static let bufferedWriteOpcodes: Set<UInt8> = [0x0A, 0x2A, 0xAA, 0x8A]
-    static let maximumInlineWriteBytes = 64 << 10
+    static let maximumInlineWriteBytes = 256 << 10
 
     /// Runs the command on the caller's thread when that cannot wait for the disk, sparing the
     /// thread-pool round trip that otherwise dominates a 4 KiB command's cost: commands that touch

@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import ISCSI
+import LunarModel
 import NIOCore
 import NIOPosix
 
@@ -38,18 +39,6 @@ struct ISCSILoadResult: Sendable {
     var megabytesPerSecond: Double { Double(bytes) / seconds / 1_000_000 }
 }
 
-/// SplitMix64: a seeded generator, so a run's LBA sequence repeats.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Keeps `queueDepth` commands in flight on one session for a while, all on the session's event
 /// loop (no task hops per I/O), and records each command's latency in an HdrHistogram.

@@ -35,8 +35,8 @@ struct IdentifierTests {
     }
 
     @Test func seededGenerationReplays() {
-        var first = SplitMix(state: 42)
-        var second = SplitMix(state: 42)
+        var first = SplitMix64(state: 42)
+        var second = SplitMix64(state: 42)
         #expect(ZoneID.random(using: &first) == ZoneID.random(using: &second))
         #expect(ZoneID(ZoneID.random(using: &first).uuid) != nil)
     }

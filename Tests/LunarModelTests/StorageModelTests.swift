@@ -206,7 +206,7 @@ struct PoolAllocatorTests {
     /// Over random pools: the choice passes every rule, and no passing pool ranks above it.
     @Test func randomPoolsChoiceIsValidAndBest() {
         for seed in UInt64(1)...200 {
-            var random = SplitMix(state: seed)
+            var random = SplitMix64(state: seed)
             var pools: [StoragePool] = []
             for index in 0..<Int.random(in: 0...30, using: &random) {
                 let capacity = Int64.random(in: 1...20, using: &random) * 1000
@@ -238,13 +238,3 @@ struct PoolAllocatorTests {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -83,7 +83,7 @@ struct CrashTests {
         let data = VolumeStoreTests.folder()
         defer { try? FileManager.default.removeItem(atPath: data) }
         let initiator = "iqn.2026-11.org.example:crash-writer"
-        var random = SeededGenerator(seed: UInt64(seed))
+        var random = SplitMix64(state: UInt64(seed))
         let blocks: UInt64 = 16_384  // 64 MiB of 4 KiB blocks
 
         let first = try await SANProcess(binary: binary, data: data)
@@ -152,15 +152,3 @@ struct CrashTests {
     }
 }
 
-/// SplitMix64, so a failing seed replays.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -5,20 +5,10 @@ import Testing
 
 /// The database's fast path (`bestPool`) must choose exactly what the pure allocator chooses.
 struct PlacementAgreementTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     @Test func databaseAndAllocatorAgreeOverRandomPools() async throws {
         for seed in UInt64(1)...25 {
-            var random = SplitMix(state: seed)
+            var random = SplitMix64(state: seed)
             let database = try await Database.openSQLite(path: nil, logger: TestSupport.quietLogger)
             let store = Store(database: database, time: SystemTimeSource())
             let zone = Zone(

@@ -75,13 +75,7 @@ struct SANRunCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "lunar.san")
+        let logger = RoleOptions.bootstrapLogging(level: logLevel, label: "lunar.san")
         let configuration = try san.configuration(dataDirectory: data, defaultData: ProcessInfo.processInfo.environment["LUNAR_DATA"] ?? "./lunar-data")
         let folder = DataFolder(path: configuration.dataDirectory)
         let app = try await SANNode.build(configuration: configuration, logger: logger) { endpoints in

@@ -42,13 +42,17 @@ struct RoleOptions: ParsableArguments {
     }
 
     func bootstrapLogging() -> Logger {
-        let level = logLevel
+        Self.bootstrapLogging(level: logLevel, label: "lunar")
+    }
+
+    /// Logs to standard error at `level`; every role calls this once at start.
+    static func bootstrapLogging(level: Logger.Level, label: String) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        return Logger(label: "lunar")
+        return Logger(label: label)
     }
 }
 

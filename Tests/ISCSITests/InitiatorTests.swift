@@ -143,4 +143,30 @@ struct InitiatorTests {
             await session.logout()
         }
     }
+
+    @Test func theReconnectingInitiatorLogsInAgainAfterADrop() async throws {
+        let file = NSTemporaryDirectory() + "lunar-reconnect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let device = try FileBlockDevice(path: file, sizeBytes: 16 << 20)
+        let catalog = ISCSIStaticCatalog([Self.target: .init(unit: SCSILogicalUnit(device: device, serial: "reconnect", naa: 0x43))])
+        let server = try await ISCSITargetServer.start(host: "127.0.0.1", port: 0, catalog: catalog, logger: Self.quiet)
+        let initiator = ISCSIReconnectingInitiator(
+            host: "127.0.0.1", port: server.port, configuration: .init(initiatorName: Self.initiator, targetName: Self.target), maximumAttempts: 3,
+            backoff: .milliseconds(20), logger: Self.quiet
+        )
+        let data = ByteBuffer(repeating: 0x77, count: 4096)
+        #expect(try await initiator.execute(ISCSIInitiatorSession.write16(lba: 8, data: data, blockSize: 512)).status == 0)
+        // The target drops the session (as a revoke does); the next command logs in again.
+        #expect(server.sessions.close(target: Self.target) == 1)
+        try await Task.sleep(for: .milliseconds(50))
+        let back = try await initiator.execute(ISCSIInitiatorSession.read16(lba: 8, blocks: 8, blockSize: 512))
+        #expect(back.status == 0 && back.data == data)
+        #expect(await initiator.reconnections == 1)
+        await initiator.logout()
+        // With the target gone, a command fails after its bounded attempts instead of hanging.
+        try await server.shutdown()
+        await #expect(throws: (any Error).self) {
+            _ = try await initiator.execute(ISCSIInitiatorSession.read16(lba: 8, blocks: 8, blockSize: 512))
+        }
+    }
 }

@@ -17,6 +17,10 @@ final class SCSIBlockRangeLock: Sendable {
     func withLock<T>(block: UInt64, count: UInt64, _ body: () throws -> T) throws -> T {
         let first = block / Self.stripeBlocks
         let last = (count == 0 ? block : block &+ (count - 1)) / Self.stripeBlocks
+        if first == last {
+            // The common case (any write up to 1 MiB that does not straddle a stripe): one lock, no arrays.
+            return try stripes[Int(first % UInt64(Self.stripeCount))].mutex.withLock { (_: inout ()) throws -> T in try body() }
+        }
         var indices: [Int]
         if last < first || last - first >= UInt64(Self.stripeCount) {
             indices = Array(0..<Self.stripeCount)

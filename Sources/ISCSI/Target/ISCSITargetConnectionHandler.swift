@@ -297,11 +297,19 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     }
 
     func handleDataOut(context: ChannelHandlerContext, dataOut: ISCSIDataOut) {
-        guard var task = tasks[dataOut.initiatorTaskTag], var data = task.data else {
-            // Data for an aborted task is discarded quietly; for an unknown one it is an error.
+        // Taken out of the table while it grows: a second reference would make every append copy
+        // the whole buffer (copy-on-write).
+        guard var task = tasks.removeValue(forKey: dataOut.initiatorTaskTag) else {
+            // Data for an aborted task is discarded quietly.
             logger.debug("Data-Out for no task", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
             return
         }
+        guard var data = task.data else {
+            tasks[dataOut.initiatorTaskTag] = task  // executing already: the extra data is ignored
+            logger.debug("Data-Out for a task that has all its data", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
+            return
+        }
+        task.data = nil
         let expected = Int(task.command.expectedDataTransferLength)
         guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd),
             dataOut.dataSequenceNumber == task.nextDataSequenceNumber
@@ -315,7 +323,6 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         data.writeBuffer(&piece)
         task.nextDataSequenceNumber &+= 1
         if data.readableBytes == expected {
-            tasks[dataOut.initiatorTaskTag] = nil
             guard let unit else { return }
             execute(context: context, unit: unit, command: task.command, dataOut: data)
             return

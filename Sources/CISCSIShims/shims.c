@@ -1,1 +1,34 @@
-// The shims are all inline in the header.
+#define _GNU_SOURCE
+#include "CISCSIShims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/falloc.h>
+#endif
+
+int ciscsi_punch_hole(int fd, long long offset, long long length) {
+#ifdef __linux__
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+long long ciscsi_seek_data(int fd, long long offset) { return lseek(fd, (off_t)offset, SEEK_DATA); }
+
+long long ciscsi_seek_hole(int fd, long long offset) { return lseek(fd, (off_t)offset, SEEK_HOLE); }
+
+long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long long offset) {
+#ifdef RWF_NOWAIT
+    struct iovec vector = { buffer, length };
+    return preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}

@@ -10,7 +10,7 @@
 #include <linux/falloc.h>
 #endif
 
-int ciscsi_punch_hole(int fd, long long offset, long long length) {
+int ciscsi_punch_hole(int fd, long offset, long length) {
 #ifdef __linux__
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
 #else
@@ -19,11 +19,11 @@ int ciscsi_punch_hole(int fd, long long offset, long long length) {
 #endif
 }
 
-long long ciscsi_seek_data(int fd, long long offset) { return lseek(fd, (off_t)offset, SEEK_DATA); }
+long ciscsi_seek_data(int fd, long offset) { return lseek(fd, (off_t)offset, SEEK_DATA); }
 
-long long ciscsi_seek_hole(int fd, long long offset) { return lseek(fd, (off_t)offset, SEEK_HOLE); }
+long ciscsi_seek_hole(int fd, long offset) { return lseek(fd, (off_t)offset, SEEK_HOLE); }
 
-long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long long offset) {
+long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long offset) {
 #ifdef RWF_NOWAIT
     struct iovec vector = { buffer, length };
     return preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);

@@ -7,14 +7,14 @@
 
 /// Releases a byte range of a file, keeping its size (thin provisioning); -1 and errno on failure
 /// (EOPNOTSUPP where the file system has no holes).
-int ciscsi_punch_hole(int fd, long long offset, long long length);
+int ciscsi_punch_hole(int fd, long offset, long length);
 
 /// lseek(SEEK_DATA) and lseek(SEEK_HOLE); -1 and errno (ENXIO past the last data).
-long long ciscsi_seek_data(int fd, long long offset);
-long long ciscsi_seek_hole(int fd, long long offset);
+long ciscsi_seek_data(int fd, long offset);
+long ciscsi_seek_hole(int fd, long offset);
 
 /// A read that fails with EAGAIN instead of waiting for the disk (RWF_NOWAIT): served from the
 /// page cache or not at all, so it may run on an event loop.
-long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long long offset);
+long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long offset);
 
 #endif

@@ -169,4 +169,27 @@ struct InitiatorTests {
             _ = try await initiator.execute(ISCSIInitiatorSession.read16(lba: 8, blocks: 8, blockSize: 512))
         }
     }
+
+    @Test func connectionsBeyondTheLimitAreClosed() async throws {
+        var limits = ISCSITargetLimits()
+        limits.maximumConnections = 2
+        try await Self.withTarget(limits: limits) { port in
+            let configuration = ISCSIInitiatorSession.Configuration(initiatorName: Self.initiator, targetName: Self.target)
+            let first = try await ISCSIInitiatorSession.login(host: "127.0.0.1", port: port, configuration: configuration, logger: Self.quiet)
+            let second = try await ISCSIInitiatorSession.login(host: "127.0.0.1", port: port, configuration: configuration, logger: Self.quiet)
+            await #expect(throws: (any Error).self) {
+                _ = try await ISCSIInitiatorSession.login(host: "127.0.0.1", port: port, configuration: configuration, logger: Self.quiet)
+            }
+            await first.logout()
+            // A closed connection gives its place back.
+            var third: ISCSIInitiatorSession?
+            for _ in 0..<50 where third == nil {
+                third = try? await ISCSIInitiatorSession.login(host: "127.0.0.1", port: port, configuration: configuration, logger: Self.quiet)
+                if third == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(third != nil)
+            await third?.logout()
+            await second.logout()
+        }
+    }
 }

@@ -53,6 +53,9 @@ public struct ISCSITargetLimits: Hashable, Sendable {
     public var targetPortalGroupTag = 1
     /// How many commands a session may have queued beyond ExpCmdSN (the command window).
     public var commandWindow: UInt32 = 128
+    /// Connections the portal holds at once; more are closed as they arrive (each one's buffers
+    /// are bounded, so this bounds the whole target).
+    public var maximumConnections = 1024
     /// Whether writes without FUA may run on the event loop (they copy into the page cache; a
     /// write that stalls sends the connection's writes to the I/O threads for 5 s).
     public var inlineBufferedWrites = true

@@ -24,6 +24,7 @@ public final class ISCSITargetServer: Sendable {
     ) async throws -> ISCSITargetServer {
         let counter = TSIHCounter()
         let sessions = ISCSISessionRegistry()
+        let connections = Atomic<Int>(0)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
@@ -31,7 +32,13 @@ public final class ISCSITargetServer: Sendable {
             // Reads up to 1 MiB at a time: a 1 MiB write arrives in a few reads, not sixteen.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.add(1, ordering: .relaxed).newValue <= limits.maximumConnections else {
+                    connections.subtract(1, ordering: .relaxed)
+                    logger.warning("iSCSI connection refused: too many connections", metadata: ["iscsi.limit": .stringConvertible(limits.maximumConnections)])
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in connections.subtract(1, ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
                     let box = ISCSIFramingBox()
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "iscsi.peer"] = .string(channel.remoteAddress?.description ?? "-")

@@ -10,9 +10,7 @@ import Testing
 @Suite(.serialized)
 struct ConformanceTests {
     /// Failures understood and not fixed, with why (docs/conformance.md). Anything else fails.
-    static let knownFailures: [String: String] = [
-        "iSCSIdatasn.iSCSIDataSnInvalid": "3 of 4 cases pass; after the forced reconnect libiscsi sends the 1-block write as immediate data, so no Data-Out carries the bad DataSN",
-    ]
+    static let knownFailures: [String: String] = [:]
 
     static let targets = ["iqn.2026-11.org.lunar:conformance-a", "iqn.2026-11.org.lunar:conformance-b"]
 

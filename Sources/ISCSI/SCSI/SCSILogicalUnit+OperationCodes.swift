@@ -95,8 +95,8 @@ extension SCSILogicalUnit {
         case 1, 2, 3:
             let hasServiceActions = Self.serviceActionOpcodes.contains(opcode)
             // One command by opcode alone must have no service actions; by opcode and service action, must.
-            if options == 1 && hasServiceActions { return .check(.invalidFieldInCDB) }
-            if options == 2 && !hasServiceActions && Self.supportedOpcodes.contains(opcode) { return .check(.invalidFieldInCDB) }
+            if options == 1 && hasServiceActions { return .check(.invalidField(inCDBByte: 2)) }
+            if options == 2 && !hasServiceActions && Self.supportedOpcodes.contains(opcode) { return .check(.invalidField(inCDBByte: 2)) }
             let match = Self.supportedCommands.first {
                 $0.opcode == opcode && (hasServiceActions ? $0.serviceAction == serviceAction : options != 3 || serviceAction == 0)
             }

@@ -13,6 +13,8 @@ public struct SCSISense: Hashable, Sendable {
     public var information: UInt64?
     /// Descriptor format (D_SENSE in the control mode page, or REQUEST SENSE with DESC).
     public var descriptorFormat = false
+    /// The CDB byte an INVALID FIELD IN CDB points at (sense-key specific, SKSV and C/D set).
+    public var cdbFieldPointer: UInt16?
 
     public init(key: UInt8, code: UInt8, qualifier: UInt8 = 0, information: UInt64? = nil) {
         self.key = key
@@ -34,6 +36,8 @@ public struct SCSISense: Hashable, Sendable {
     public static let mediumError = SCSISense(key: 0x03, code: 0x11)  // unrecovered read error
     public static let writeError = SCSISense(key: 0x03, code: 0x0C)
     public static let internalTargetFailure = SCSISense(key: 0x04, code: 0x44)
+    /// ABORTED COMMAND: iSCSI's answer to data it must treat as lost (RFC 7143 §7.8, ERL 0).
+    public static let protocolServiceCRCError = SCSISense(key: 0x0B, code: 0x47, qualifier: 0x05)
     public static let verifyMiscompare = SCSISense(key: 0x0E, code: 0x1D)
 
     // Unit attentions (sense key 6).
@@ -44,6 +48,20 @@ public struct SCSISense: Hashable, Sendable {
     public static let reservationsReleased = SCSISense(key: 0x06, code: 0x2A, qualifier: 0x04)
     public static let registrationsPreempted = SCSISense(key: 0x06, code: 0x2A, qualifier: 0x05)
     public static let capacityDataChanged = SCSISense(key: 0x06, code: 0x2A, qualifier: 0x09)
+
+    /// INVALID FIELD IN CDB naming the offending byte, so an initiator can tell a bad field
+    /// from an unsupported command (libiscsi treats a pointer-less answer to a two-byte opcode as
+    /// "not implemented").
+    public static func invalidField(inCDBByte byte: UInt16) -> SCSISense {
+        var sense = SCSISense.invalidFieldInCDB
+        sense.cdbFieldPointer = byte
+        return sense
+    }
+
+    /// SKSV | C/D, then the field pointer (SPC-4 §4.5.2.4.2).
+    var senseKeySpecific: [UInt8]? {
+        cdbFieldPointer.map { [0xC0, UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
 
     /// A miscompare at `offset` bytes into the compared data (COMPARE AND WRITE, VERIFY).
     public static func miscompare(atOffset offset: Int) -> SCSISense {
@@ -67,6 +85,7 @@ public struct SCSISense: Hashable, Sendable {
                 bytes[6] = UInt8(truncatingIfNeeded: information)
             }
         }
+        if let specific = senseKeySpecific { bytes.replaceSubrange(15..<18, with: specific) }
         return bytes
     }
 
@@ -76,6 +95,7 @@ public struct SCSISense: Hashable, Sendable {
             bytes += [0x00, 0x0A, 0x80, 0x00]  // information descriptor, VALID
             for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: information >> UInt64(shift))) }
         }
+        if let specific = senseKeySpecific { bytes += [0x02, 0x06, 0, 0] + specific + [0] }
         bytes[7] = UInt8(bytes.count - 8)
         return bytes
     }

@@ -314,9 +314,18 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         guard Int(dataOut.bufferOffset) == data.readableBytes, data.readableBytes + dataOut.data.readableBytes <= min(expected, task.solicitedEnd),
             dataOut.dataSequenceNumber == task.nextDataSequenceNumber
         else {
-            // Out-of-order or unsolicited excess: at ErrorRecoveryLevel 0 the connection is dropped.
-            logger.debug("unexpected Data-Out offset", metadata: ["iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag)])
-            context.close(promise: nil)
+            // A DataSN or offset gap means a Data-Out was lost (RFC 7143 §7.8.2, §7.9). Without
+            // recovery R2Ts (ErrorRecoveryLevel 0) the task ends with CHECK CONDITION, which keeps
+            // the connection and every other task; the task's later Data-Outs find no task.
+            logger.debug(
+                "Data-Out out of sequence; task terminated",
+                metadata: [
+                    "iscsi.itt": .stringConvertible(dataOut.initiatorTaskTag), "iscsi.datasn": .stringConvertible(dataOut.dataSequenceNumber),
+                    "iscsi.offset": .stringConvertible(dataOut.bufferOffset),
+                ]
+            )
+            recycle(data)
+            respond(context: context, command: task.command, result: .check(.protocolServiceCRCError))
             return
         }
         var piece = dataOut.data

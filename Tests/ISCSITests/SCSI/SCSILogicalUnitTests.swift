@@ -153,6 +153,14 @@ struct SCSILogicalUnitTests {
         #expect(one[1] & 0x07 == 0x03 && one[4] == 0x89)
         #expect(harness.run([0xA3, 0x0C, 0x01, 0x9E, 0, 0, 0, 0, 1, 0, 0, 0]).senseTriple! == (0x05, 0x24, 0x00))
         #expect(harness.run([0xA3, 0x0C, 0x02, 0x9E, 0, 0x10, 0, 0, 1, 0, 0, 0]).bytes[1] & 0x07 == 0x03)
+        // By service action for a command that has none: the sense points at the options byte, so
+        // the initiator does not take it for "REPORT SUPPORTED OPERATION CODES not implemented".
+        let refused = harness.run([0xA3, 0x0C, 0x02, 0x00, 0, 0, 0, 0, 1, 0, 0, 0])
+        #expect(refused.senseTriple! == (0x05, 0x24, 0x00))
+        #expect(Array(refused.sense!.fixedBytes[15..<18]) == [0xC0, 0x00, 0x02])
+        var descriptor = refused.sense!
+        descriptor.descriptorFormat = true
+        #expect(Array(descriptor.bytes.suffix(8)) == [0x02, 0x06, 0, 0, 0xC0, 0x00, 0x02, 0])
     }
 
     @Test func unknownOpcodesAndShortCDBs() throws {

@@ -44,8 +44,42 @@ public struct SANAdminClient: Sendable {
         try await request(.GET, "/v1/volumes/\(escape(name))", as: SANVolumeInfo.self)
     }
 
-    public func createVolume(name: String, size: String) async throws -> SANVolumeInfo {
-        try await request(.POST, "/v1/volumes", body: ["name": name, "size": size], as: SANVolumeInfo.self)
+    public func createVolume(name: String, size: String, qos: SANVolumeQoS? = nil) async throws -> SANVolumeInfo {
+        struct Create: Encodable {
+            var name: String
+            var size: String
+            var qos: SANVolumeQoS?
+        }
+        return try await request(.POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos), as: SANVolumeInfo.self)
+    }
+
+    public func setQoS(_ name: String, qos: SANVolumeQoS) async throws -> SANVolumeInfo {
+        try await request(.PUT, "/v1/volumes/\(escape(name))/qos", json: qos, as: SANVolumeInfo.self)
+    }
+
+    public func statistics(_ name: String) async throws -> SANVolumeStats {
+        try await request(.GET, "/v1/volumes/\(escape(name))/stats", as: SANVolumeStats.self)
+    }
+
+    public func nodeQoS() async throws -> SANNodeQoS {
+        try await request(.GET, "/v1/qos", as: SANNodeQoS.self)
+    }
+
+    public func updateNodeQoS(enabled: Bool? = nil, capacityIOPS: Int? = nil) async throws -> SANNodeQoS {
+        struct Update: Encodable {
+            var enabled: Bool?
+            var capacityIOPS: Int?
+            enum CodingKeys: String, CodingKey {
+                case enabled
+                case capacityIOPS = "capacity_iops"
+            }
+        }
+        return try await request(.PUT, "/v1/qos", json: Update(enabled: enabled, capacityIOPS: capacityIOPS), as: SANNodeQoS.self)
+    }
+
+    /// The node's Prometheus exposition text.
+    public func metrics() async throws -> String {
+        String(decoding: try await send(.GET, "/metrics", body: nil), as: UTF8.self)
     }
 
     public func resizeVolume(_ name: String, size: String) async throws -> SANVolumeInfo {
@@ -72,8 +106,15 @@ public struct SANAdminClient: Sendable {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 
+    func request<T: Decodable>(_ method: HTTPMethod, _ path: String, json: some Encodable, as type: T.Type) async throws -> T {
+        try decode(try await send(method, path, bodyData: try JSONEncoder().encode(json)), path: path, as: type)
+    }
+
     func request<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [String: String]? = nil, as type: T.Type) async throws -> T {
-        let data = try await send(method, path, body: body)
+        try decode(try await send(method, path, body: body), path: path, as: type)
+    }
+
+    func decode<T: Decodable>(_ data: Data, path: String, as type: T.Type) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
@@ -82,12 +123,16 @@ public struct SANAdminClient: Sendable {
     }
 
     func send(_ method: HTTPMethod, _ path: String, body: [String: String]?) async throws -> Data {
+        try await send(method, path, bodyData: try body.map { try JSONEncoder().encode($0) })
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, bodyData: Data?) async throws -> Data {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let body {
+        if let bodyData {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: bodyData))
         }
         let response: HTTPClientResponse
         let bytes: ByteBuffer

@@ -15,6 +15,11 @@ import NIOCore
 ///     GET    /v1/volumes/{name}/initiators        allowed initiator names
 ///     POST   /v1/volumes/{name}/initiators {"iqn"} allow
 ///     DELETE /v1/volumes/{name}/initiators/{iqn}  disallow (drops its sessions)
+///     PUT    /v1/volumes/{name}/qos {"min_iops","max_iops","burst_iops"}  change QoS live
+///     GET    /v1/volumes/{name}/stats             I/O statistics (last second and totals)
+///     GET    /v1/qos                              the node's QoS: enabled, capacity
+///     PUT    /v1/qos {"enabled","capacity_iops"}  either or both
+///     GET    /metrics                             Prometheus text (no token: loopback scrapers)
 ///
 /// Errors are `{"error":{"code":"volume_not_found","message":"..."}}` with the code's status.
 enum SANAdminAPI {
@@ -23,6 +28,17 @@ enum SANAdminAPI {
     struct CreateRequest: Decodable {
         var name: String
         var size: SizeValue
+        var qos: SANVolumeQoS?
+    }
+
+    struct NodeQoSRequest: Decodable {
+        var enabled: Bool?
+        var capacityIOPS: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case enabled
+            case capacityIOPS = "capacity_iops"
+        }
     }
 
     struct ResizeRequest: Decodable {
@@ -85,7 +101,7 @@ enum SANAdminAPI {
         volumes.post(
             use: guarded { request, _ in
                 let body = try await decode(CreateRequest.self, request)
-                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes), status: .created)
+                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes, qos: body.qos), status: .created)
             }
         )
         volumes.get(":name", use: guarded { _, context in try json(try await store.show(try name(context))) })
@@ -116,6 +132,34 @@ enum SANAdminAPI {
             use: guarded { _, context in
                 guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
                 return try json(try await store.disallow(name: try name(context), initiator: iqn))
+            }
+        )
+        volumes.put(
+            ":name/qos",
+            use: guarded { request, context in
+                let body = try await decode(SANVolumeQoS.self, request)
+                return try json(try await store.setQoS(name: try name(context), qos: body))
+            }
+        )
+        volumes.get(":name/stats", use: guarded { _, context in try json(try await store.statistics(try name(context))) })
+        router.get("v1/qos", use: guarded { _, _ in try json(store.qos.settings) })
+        router.put(
+            "v1/qos",
+            use: guarded { request, _ in
+                let body = try await decode(NodeQoSRequest.self, request)
+                if let capacity = body.capacityIOPS, !(100...10_000_000).contains(capacity) {
+                    throw SANError(.invalidQoS, "capacity_iops must be 100 to 10,000,000")
+                }
+                return try json(store.qos.update(enabled: body.enabled, capacityIOPS: body.capacityIOPS))
+            }
+        )
+        router.get(
+            "metrics",
+            use: { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: store.qos.renderMetrics()))
+                )
             }
         )
         router.get("v1/health", use: { _, _ in try json(["status": "ok"]) })

@@ -19,6 +19,11 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
     public var maximumVolumeBytes: UInt64 = 64 << 40
     /// The most volumes the node holds.
     public var maximumVolumes = 4096
+    /// The node's capacity in 4 KiB-equivalent IOPS; nil: measured at first start and kept in
+    /// `<data>/san/capacity.json`.
+    public var capacityIOPS: Int?
+    /// QoS off starts every command at once (comparison runs); it can be switched live.
+    public var qosEnabled = true
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -34,6 +39,8 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
         case ioThreads = "io_threads"
         case maximumVolumeBytes = "maximum_volume_bytes"
         case maximumVolumes = "maximum_volumes"
+        case capacityIOPS = "capacity_iops"
+        case qosEnabled = "qos_enabled"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +54,8 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
         ioThreads = try container.decodeIfPresent(Int.self, forKey: .ioThreads) ?? ioThreads
         maximumVolumeBytes = try container.decodeIfPresent(UInt64.self, forKey: .maximumVolumeBytes) ?? maximumVolumeBytes
         maximumVolumes = try container.decodeIfPresent(Int.self, forKey: .maximumVolumes) ?? maximumVolumes
+        capacityIOPS = try container.decodeIfPresent(Int.self, forKey: .capacityIOPS)
+        qosEnabled = try container.decodeIfPresent(Bool.self, forKey: .qosEnabled) ?? qosEnabled
     }
 
     public static func load(path: String) throws -> SANConfiguration {
@@ -56,6 +65,7 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
 
     public var volumesDirectory: String { (dataDirectory as NSString).appendingPathComponent("san/volumes") }
     public var tokenFile: String { (dataDirectory as NSString).appendingPathComponent(Self.tokenFileName) }
+    public var capacityFile: String { (dataDirectory as NSString).appendingPathComponent("san/capacity.json") }
 
     public static let tokenFileName = "san-admin-token"
 
@@ -63,6 +73,9 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
     public func validate() throws {
         guard (0...65535).contains(portalPort), (0...65535).contains(adminPort) else { throw SANError(.invalidRequest, "ports must be 0 to 65535") }
         guard (1...256).contains(ioThreads) else { throw SANError(.invalidRequest, "io_threads must be 1 to 256") }
+        if let capacityIOPS, !(100...10_000_000).contains(capacityIOPS) {
+            throw SANError(.invalidRequest, "capacity_iops must be 100 to 10,000,000")
+        }
         guard iqnPrefix.hasPrefix("iqn."), ISCSIPrefixCheck.valid(iqnPrefix) else {
             throw SANError(.invalidRequest, "iqn_prefix must be an iSCSI qualified name such as iqn.2026-11.org.example")
         }

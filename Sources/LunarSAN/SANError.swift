@@ -10,6 +10,7 @@ public struct SANError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidName = Code(name: "invalid_name", httpStatus: 400)
         public static let invalidSize = Code(name: "invalid_size", httpStatus: 400)
         public static let invalidInitiator = Code(name: "invalid_initiator", httpStatus: 400)
+        public static let invalidQoS = Code(name: "invalid_qos", httpStatus: 400)
         public static let unauthorized = Code(name: "unauthorized", httpStatus: 401)
         public static let volumeNotFound = Code(name: "volume_not_found", httpStatus: 404)
         public static let notFound = Code(name: "not_found", httpStatus: 404)

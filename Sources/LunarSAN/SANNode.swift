@@ -25,14 +25,20 @@ public enum SANNode {
         try configuration.validate()
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let token = try loadOrCreateToken(configuration.tokenFile)
-        let store = try VolumeStore(configuration: configuration, logger: logger)
+        let capacity = try CapacityCalibration.capacity(configuration: configuration, logger: logger)
+        let qos = QoSGate(capacity: capacity)
+        let store = try VolumeStore(configuration: configuration, logger: logger, qos: qos)
+        logger.info(
+            "QoS", metadata: ["san.qos_enabled": .stringConvertible(capacity.enabled), "san.capacity_iops": .stringConvertible(capacity.capacityIOPS)]
+        )
 
         let threadPool = NIOThreadPool(numberOfThreads: configuration.ioThreads)
         threadPool.start()
         let target: ISCSITargetServer
         do {
             target = try await ISCSITargetServer.start(
-                host: configuration.portalHost, port: configuration.portalPort, catalog: store.catalog, logger: logger, threadPool: threadPool
+                host: configuration.portalHost, port: configuration.portalPort, catalog: store.catalog, logger: logger, threadPool: threadPool,
+                admission: qos
             )
         } catch {
             try? await threadPool.shutdownGracefully()

@@ -1,4 +1,5 @@
 import Foundation
+import LunarModel
 
 /// What the node remembers about a volume, one JSON file per volume next to its sparse image.
 struct VolumeMetadata: Codable, Sendable, Hashable {
@@ -14,9 +15,11 @@ struct VolumeMetadata: Codable, Sendable, Hashable {
     var naa: UInt64
     var allowedInitiators: [String]
     var created: Date
+    /// nil: ``SANVolumeQoS/unlimited`` (volumes made before QoS existed).
+    var qos: SANVolumeQoS?
 
     enum CodingKeys: String, CodingKey {
-        case format, name, serial, naa, created
+        case format, name, serial, naa, created, qos
         case sizeBytes = "size_bytes"
         case blockSize = "block_size"
         case allowedInitiators = "allowed_initiators"

@@ -24,6 +24,8 @@ public actor VolumeStore {
     let configuration: SANConfiguration
     let logger: Logger
     nonisolated let catalog = SANCatalog()
+    /// The node's QoS: every served volume is registered with it.
+    public nonisolated let qos: QoSGate
     var volumes: [String: Volume] = [:]
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
@@ -31,8 +33,13 @@ public actor VolumeStore {
     var directory: String { configuration.volumesDirectory }
 
     /// Opens the store, loading every volume in the folder.
-    public init(configuration: SANConfiguration, logger: Logger) throws {
+    public init(configuration: SANConfiguration, logger: Logger, qos: QoSGate? = nil) throws {
         self.configuration = configuration
+        self.qos =
+            qos
+            ?? QoSGate(
+                capacity: SANNodeQoS(enabled: configuration.qosEnabled, capacityIOPS: configuration.capacityIOPS ?? 1_000_000, capacitySource: "config")
+            )
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.volumesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var loaded: [String: Volume] = [:]
@@ -68,7 +75,9 @@ public actor VolumeStore {
         }
         self.volumes = loaded
         for (name, volume) in loaded {
-            catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
+            let target = Self.iqn(configuration.iqnPrefix, name)
+            self.qos.register(target: target, volume: name, qos: volume.metadata.qos ?? .unlimited)
+            catalog.publish(target: target, entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
         }
         logger.info("volumes loaded", metadata: ["san.volumes": .stringConvertible(loaded.count)])
     }
@@ -121,7 +130,7 @@ public actor VolumeStore {
             name: name, sizeBytes: volume.metadata.sizeBytes, allocatedBytes: allocated, iqn: iqn, lun: 0, serial: volume.metadata.serial,
             naa: "0x" + String(naa, radix: 16), allowedInitiators: volume.metadata.allowedInitiators,
             sessions: Array(Set((sessions?.sessions(target: iqn) ?? []).map(\.initiator))).sorted(),
-            created: ISO8601DateFormatter().string(from: volume.metadata.created)
+            created: ISO8601DateFormatter().string(from: volume.metadata.created), qos: volume.metadata.qos ?? .unlimited
         )
     }
 
@@ -129,7 +138,7 @@ public actor VolumeStore {
 
     // MARK: Changes
 
-    public func create(name: String, sizeBytes: UInt64) throws -> SANVolumeInfo {
+    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil) throws -> SANVolumeInfo {
         guard VolumeMetadata.validName(name) else {
             throw SANError(.invalidName, "volume names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
         }
@@ -138,11 +147,12 @@ public actor VolumeStore {
             throw SANError(.limitExceeded, "this node holds at most \(configuration.maximumVolumes) volumes")
         }
         try checkSize(sizeBytes)
+        if let problem = qos?.problem { throw SANError(.invalidQoS, problem) }
         var generator = SystemRandomNumberGenerator()
         let serial = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         let metadata = VolumeMetadata(
             name: name, sizeBytes: sizeBytes, blockSize: 512, serial: serial, naa: UInt64.random(in: 1...0x0FFF_FFFF_FFFF_FFFF, using: &generator),
-            allowedInitiators: [], created: Date()
+            allowedInitiators: [], created: Date(), qos: qos
         )
         let image = Self.imagePath(directory, name)
         try? DurableFile.remove(image)  // a leftover of an interrupted create
@@ -195,6 +205,7 @@ public actor VolumeStore {
             )
         }
         catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: nil)
+        qos.unregister(target: Self.iqn(configuration.iqnPrefix, name))
         try DurableFile.remove(Self.metadataPath(directory, name))
         volumes[name] = nil
         try? DurableFile.remove(Self.imagePath(directory, name))
@@ -244,8 +255,32 @@ public actor VolumeStore {
         try DurableFile.write(try VolumeMetadata.encoder.encode(metadata), to: Self.metadataPath(directory, metadata.name))
     }
 
+    /// Changes a volume's QoS; connected initiators see it on their next command, no reconnect.
+    public func setQoS(name: String, qos newQoS: SANVolumeQoS) throws -> SANVolumeInfo {
+        guard var volume = volumes[name] else { throw notFound(name) }
+        if let problem = newQoS.problem { throw SANError(.invalidQoS, problem) }
+        volume.metadata.qos = newQoS
+        try writeMetadata(volume.metadata)
+        volumes[name] = volume
+        publish(name)
+        logger.info(
+            "volume QoS changed",
+            metadata: [
+                "san.volume": .string(name), "san.min_iops": .stringConvertible(newQoS.minIOPS), "san.max_iops": .stringConvertible(newQoS.maxIOPS),
+                "san.burst_iops": .stringConvertible(newQoS.burstIOPS),
+            ]
+        )
+        return info(name)!
+    }
+
+    public func statistics(_ name: String) throws -> SANVolumeStats {
+        guard volumes[name] != nil, let statistics = qos.statistics(target: Self.iqn(configuration.iqnPrefix, name)) else { throw notFound(name) }
+        return statistics
+    }
+
     func publish(_ name: String) {
         guard let volume = volumes[name] else { return }
+        qos.register(target: Self.iqn(configuration.iqnPrefix, name), volume: name, qos: volume.metadata.qos ?? .unlimited)
         catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
     }
 }

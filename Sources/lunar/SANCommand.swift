@@ -20,6 +20,12 @@ struct SANOptions: ParsableArguments {
     @Option(name: .customLong("san-config"), help: "A JSON SAN config file (keys: data, portal_host, portal_port, admin_port, iqn_prefix, io_threads, ...).")
     var sanConfig: String?
 
+    @Option(name: .customLong("capacity-iops"), help: "The node's capacity in 4 KiB-equivalent IOPS (default: measured at first start).")
+    var capacityIOPS: Int?
+
+    @Flag(name: .customLong("qos-off"), help: "Start with QoS off (every command runs at once; `lunar san qos --enable` turns it on).")
+    var qosOff = false
+
     func configuration(dataDirectory: String?, defaultData: String) throws -> SANConfiguration {
         var configuration: SANConfiguration
         if let sanConfig {
@@ -41,6 +47,8 @@ struct SANOptions: ParsableArguments {
         }
         if let adminPort { configuration.adminPort = adminPort }
         if let adminBind { configuration.adminHost = adminBind }
+        if let capacityIOPS { configuration.capacityIOPS = capacityIOPS }
+        if qosOff { configuration.qosEnabled = false }
         do {
             try configuration.validate()
         } catch let error as SANError {
@@ -56,7 +64,7 @@ struct SANCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "san",
         abstract: "Run a storage node (iSCSI target, one IQN per volume, and its admin API), or manage its volumes.",
-        subcommands: [SANRunCommand.self, SANVolumeCommand.self],
+        subcommands: [SANRunCommand.self, SANVolumeCommand.self, SANQoSCommand.self],
         defaultSubcommand: SANRunCommand.self
     )
 }
@@ -124,7 +132,7 @@ struct SANClientOptions: ParsableArguments {
             ("lun", String(volume.lun)), ("serial", volume.serial), ("naa", volume.naa),
             ("allowed initiators", volume.allowedInitiators.joined(separator: ", ")), ("sessions", volume.sessions.joined(separator: ", ")),
             ("created", volume.created),
-        ]
+        ] + (volume.qos.map { [("qos", "min \($0.minIOPS) / max \($0.maxIOPS) / burst \($0.burstIOPS) IOPS")] } ?? [])
         for (field, value) in rows { Swift.print(field.padding(toLength: 19, withPad: " ", startingAt: 0) + " " + value) }
     }
 }
@@ -140,17 +148,25 @@ enum SANOutput {
 struct SANVolumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume", abstract: "Manage the node's volumes and who may log in to them.",
-        subcommands: [Create.self, List.self, Show.self, Resize.self, Delete.self, Allow.self, Disallow.self, Initiators.self]
+        subcommands: [Create.self, List.self, Show.self, Resize.self, Delete.self, Allow.self, Disallow.self, Initiators.self, QoS.self, Stats.self]
     )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a thin volume (target iqn.2026-11.org.lunar:NAME, LUN 0).")
         @Argument(help: "The volume name (lower-case letters, digits, '-', '.').") var name: String
         @Option(name: .long, help: "The size: bytes, or 512M, 10G, 1T.") var size: String
+        @Option(name: .long, help: "Guaranteed 4 KiB-equivalent IOPS (with --max and --burst; default: no QoS limits).") var min: Int?
+        @Option(name: .long, help: "Sustained IOPS cap.") var max: Int?
+        @Option(name: .long, help: "IOPS cap while burst credit lasts (default: --max).") var burst: Int?
         @OptionGroup var options: SANClientOptions
 
         func run() async throws {
-            try await Output.run { try options.print(try await options.client().createVolume(name: name, size: size)) }
+            var qos: SANVolumeQoS?
+            if min != nil || max != nil || burst != nil {
+                guard let min, let max else { throw ValidationError("give --min and --max together (and optionally --burst)") }
+                qos = SANVolumeQoS(minIOPS: min, maxIOPS: max, burstIOPS: burst ?? max)
+            }
+            try await Output.run { try options.print(try await options.client().createVolume(name: name, size: size, qos: qos)) }
         }
     }
 

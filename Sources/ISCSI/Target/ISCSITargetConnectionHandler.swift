@@ -33,6 +33,8 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         var awaitingUnsolicited = false
         /// The DataSN the next Data-Out must carry; it restarts with every R2T.
         var nextDataSequenceNumber: UInt32 = 0
+        /// Waiting for admission (QoS): cancelled if the task is aborted or the connection goes.
+        var queuedTicket: ISCSIAdmissionTicket?
     }
 
     let catalog: any ISCSITargetCatalog
@@ -40,6 +42,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     let limits: ISCSITargetLimits
     let threadPool: NIOThreadPool
     let registry: ISCSISessionRegistry?
+    let admission: (any ISCSICommandAdmission)?
     var logger: Logger
     var login: ISCSILoginStateMachine
     var session: ISCSISessionParameters?
@@ -57,9 +60,11 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
 
     public init(
         catalog: any ISCSITargetCatalog, framing: ISCSIFramingBox, limits: ISCSITargetLimits, logger: Logger,
-        threadPool: NIOThreadPool = .singleton, registry: ISCSISessionRegistry? = nil, assignTSIH: @escaping @Sendable () -> UInt16
+        threadPool: NIOThreadPool = .singleton, registry: ISCSISessionRegistry? = nil, admission: (any ISCSICommandAdmission)? = nil,
+        assignTSIH: @escaping @Sendable () -> UInt16
     ) {
         self.registry = registry
+        self.admission = admission
         self.catalog = catalog
         self.framing = framing
         self.limits = limits
@@ -131,7 +136,11 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        // Tasks still executing finish on the pool; their answers have nowhere to go.
+        // Tasks still executing finish on the pool; their answers have nowhere to go. Queued ones
+        // never start.
+        if let admission {
+            for task in tasks.values { if let ticket = task.queuedTicket { admission.cancel(ticket) } }
+        }
         tasks.removeAll()
         isClosing = true
         registry?.remove(channel: context.channel)
@@ -254,7 +263,10 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     /// Aborted tasks get no response: collecting ones are dropped, executing ones finish silently.
     func abort(taskTag: UInt32) {
         guard var task = tasks[taskTag] else { return }
-        if task.data != nil {
+        if let ticket = task.queuedTicket {
+            admission?.cancel(ticket)
+            tasks[taskTag] = nil
+        } else if task.data != nil {
             tasks[taskTag] = nil
         } else {
             task.aborted = true
@@ -362,7 +374,40 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(r2t.pdu), promise: nil)
     }
 
+    /// Runs a command whose data has all arrived, once admission (QoS) lets it start.
     func execute(context: ChannelHandlerContext, unit: SCSILogicalUnit, command: ISCSISCSICommand, dataOut: ByteBuffer) {
+        guard let admission, let session, let target = session.targetName else {
+            perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: nil)
+            return
+        }
+        let tag = command.initiatorTaskTag
+        let request = ISCSIAdmissionRequest(
+            target: target, initiator: session.initiatorName, cdb: command.cdb, transferBytes: Int(command.expectedDataTransferLength),
+            isWrite: command.writes
+        )
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let holder = TicketHolder()
+        let decision = admission.admit(request) {
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                guard let ticket = holder.ticket, let task = handler.tasks[tag], task.queuedTicket == ticket else { return }
+                handler.tasks[tag] = nil
+                handler.perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: ticket)
+            }
+        }
+        switch decision {
+        case .bypass:
+            perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: nil)
+        case .admitted(let ticket):
+            perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: ticket)
+        case .queued(let ticket):
+            holder.ticket = ticket
+            tasks[tag] = Task(command: command, data: nil, queuedTicket: ticket)
+        }
+    }
+
+    func perform(context: ChannelHandlerContext, unit: SCSILogicalUnit, command: ISCSISCSICommand, dataOut: ByteBuffer, ticket: ISCSIAdmissionTicket?) {
         guard let nexus else { return }
         let tag = command.initiatorTaskTag
         let request = SCSIRequest(
@@ -378,6 +423,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
                 logger.debug("buffered write stalled the event loop; writes go to the I/O threads for a while")
             }
             respond(context: context, command: command, result: result)
+            if let ticket { admission?.finished(ticket, status: result.status) }
             recycle(dataOut)
             return
         }
@@ -388,11 +434,14 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         }.whenComplete { outcome in
             let (handler, context) = loopBound.value
             handler.recycle(dataOut)
-            guard let task = handler.tasks.removeValue(forKey: tag), !task.aborted, !handler.isClosing else { return }
+            let result: SCSICommandResult
             switch outcome {
-            case .success(let result): handler.respond(context: context, command: command, result: result)
-            case .failure: handler.respond(context: context, command: command, result: .check(.internalTargetFailure))
+            case .success(let success): result = success
+            case .failure: result = .check(.internalTargetFailure)
             }
+            if let ticket { handler.admission?.finished(ticket, status: result.status) }
+            guard let task = handler.tasks.removeValue(forKey: tag), !task.aborted, !handler.isClosing else { return }
+            handler.respond(context: context, command: command, result: result)
         }
     }
 
@@ -452,3 +501,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension ISCSITargetConnectionHandler: Sendable {}
+
+/// The ticket of a queued command, set on the event loop right after `admit` returns; the start
+/// callback reads it on the same loop, so it is always set by then.
+final class TicketHolder: @unchecked Sendable {
+    var ticket: ISCSIAdmissionTicket?
+}

@@ -20,7 +20,8 @@ public final class ISCSITargetServer: Sendable {
     /// Binds `host:port` (0 picks a free port) and serves `catalog`.
     public static func start(
         host: String, port: Int, catalog: any ISCSITargetCatalog, limits: ISCSITargetLimits = ISCSITargetLimits(), logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
+        admission: (any ISCSICommandAdmission)? = nil
     ) async throws -> ISCSITargetServer {
         let counter = TSIHCounter()
         let sessions = ISCSISessionRegistry()
@@ -47,7 +48,7 @@ public final class ISCSITargetServer: Sendable {
                         ISCSIPDUWriter(sharing: box),
                         ISCSITargetConnectionHandler(
                             catalog: catalog, framing: box, limits: limits, logger: connectionLogger, threadPool: threadPool, registry: sessions,
-                            assignTSIH: { counter.next() }
+                            admission: admission, assignTSIH: { counter.next() }
                         )
                     )
                 }

@@ -14,11 +14,13 @@ public struct SANVolumeInfo: Codable, Sendable, Hashable {
     public var sessions: [String]
     /// ISO 8601.
     public var created: String
+    public var qos: SANVolumeQoS?
 
     public init(
         name: String, sizeBytes: UInt64, allocatedBytes: UInt64, iqn: String, lun: Int, serial: String, naa: String, allowedInitiators: [String],
-        sessions: [String], created: String
+        sessions: [String], created: String, qos: SANVolumeQoS? = nil
     ) {
+        self.qos = qos
         self.name = name
         self.sizeBytes = sizeBytes
         self.allocatedBytes = allocatedBytes
@@ -32,7 +34,7 @@ public struct SANVolumeInfo: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, iqn, lun, serial, naa, sessions, created
+        case name, iqn, lun, serial, naa, sessions, created, qos
         case sizeBytes = "size_bytes"
         case allocatedBytes = "allocated_bytes"
         case allowedInitiators = "allowed_initiators"

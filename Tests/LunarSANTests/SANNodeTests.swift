@@ -32,6 +32,7 @@ struct SANNodeTests {
         configuration.portalPort = 0
         configuration.adminPort = 0
         configuration.ioThreads = 4
+        configuration.capacityIOPS = 1_000_000  // no calibration run per test
         let (started, continuation) = AsyncStream.makeStream(of: SANNode.Endpoints.self)
         let app = try await SANNode.build(configuration: configuration, logger: VolumeStoreTests.quiet) { continuation.yield($0) }
         let group = ServiceGroup(services: [app], logger: VolumeStoreTests.quiet)

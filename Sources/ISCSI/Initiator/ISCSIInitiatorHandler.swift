@@ -29,6 +29,10 @@ final class ISCSIInitiatorHandler: ChannelInboundHandler {
     var loginPromise: EventLoopPromise<ISCSILoginResponse>?
     var textPromise: EventLoopPromise<ISCSITextParameters>?
     var logoutPromise: EventLoopPromise<Void>?
+    /// NOP-Outs awaiting their NOP-In, by task tag.
+    var pings: [UInt32: EventLoopPromise<Void>] = [:]
+    /// Task management requests awaiting their response, with the tasks they end on success.
+    var taskManagement: [UInt32: (promise: EventLoopPromise<ISCSITaskManagementResponse.Result>, ends: [UInt32])] = [:]
     var tasks: [UInt32: Task] = [:]
     var queue: [Queued] = []
     var queueHead = 0
@@ -89,6 +93,37 @@ final class ISCSIInitiatorHandler: ChannelInboundHandler {
         var header = ISCSIBasicHeaderSegment(opcode: .logoutRequest, immediate: true)
         header.isFinal = true  // reason 0: close the session
         header.initiatorTaskTag = takeTaskTag()
+        header.setUInt32(commandSequenceNumber, at: 24)
+        header.setUInt32(expectedStatusSequenceNumber, at: 28)
+        context.writeAndFlush(wrapOutboundOut(ISCSIPDU(header: header)), promise: nil)
+    }
+
+    /// NOP-Out (immediate, so it needs no room in the command window) answered by a NOP-In.
+    func sendPing(promise: EventLoopPromise<Void>) {
+        guard let context, closedError == nil, pings.count < 64 else { return promise.fail(closedError ?? .tooManyQueuedCommands) }
+        let tag = takeTaskTag()
+        pings[tag] = promise
+        var header = ISCSIBasicHeaderSegment(opcode: .nopOut, immediate: true)
+        header.isFinal = true
+        header.initiatorTaskTag = tag
+        header.setUInt32(0xFFFF_FFFF, at: 20)
+        header.setUInt32(commandSequenceNumber, at: 24)
+        header.setUInt32(expectedStatusSequenceNumber, at: 28)
+        context.writeAndFlush(wrapOutboundOut(ISCSIPDU(header: header)), promise: nil)
+    }
+
+    /// ABORT TASK SET (immediate): on "function complete" every command sent before it fails
+    /// with ``ISCSIInitiatorError/aborted`` (the target answers none of them).
+    func sendAbortTaskSet(promise: EventLoopPromise<ISCSITaskManagementResponse.Result>) {
+        guard let context, closedError == nil, taskManagement.count < 16 else { return promise.fail(closedError ?? .tooManyQueuedCommands) }
+        let tag = takeTaskTag()
+        taskManagement[tag] = (promise, Array(tasks.keys))
+        var header = ISCSIBasicHeaderSegment(opcode: .taskManagementRequest, immediate: true)
+        header.isFinal = true
+        header.flags = 0x80 | 2
+        header.logicalUnitNumber = logicalUnitNumber
+        header.initiatorTaskTag = tag
+        header.setUInt32(0xFFFF_FFFF, at: 20)
         header.setUInt32(commandSequenceNumber, at: 24)
         header.setUInt32(expectedStatusSequenceNumber, at: 28)
         context.writeAndFlush(wrapOutboundOut(ISCSIPDU(header: header)), promise: nil)
@@ -212,6 +247,7 @@ final class ISCSIInitiatorHandler: ChannelInboundHandler {
             let numbers = ISCSISequenceNumbers(pdu.header)
             let targetTransferTag = pdu.header.uint32(at: 20)
             updateWindow(numbers, carriesStatus: pdu.header.initiatorTaskTag != 0xFFFF_FFFF)
+            if let ping = pings.removeValue(forKey: pdu.header.initiatorTaskTag) { ping.succeed() }
             if targetTransferTag != 0xFFFF_FFFF {
                 // The target pings: answer with its tag, immediately.
                 var header = ISCSIBasicHeaderSegment(opcode: .nopOut, immediate: true)
@@ -250,6 +286,13 @@ final class ISCSIInitiatorHandler: ChannelInboundHandler {
             }
         case .taskManagementResponse:
             updateWindow(ISCSISequenceNumbers(pdu.header), carriesStatus: true)
+            let response = ISCSITaskManagementResponse(pdu)
+            if let pending = taskManagement.removeValue(forKey: response.initiatorTaskTag) {
+                if response.result == .functionComplete {
+                    for tag in pending.ends { tasks.removeValue(forKey: tag)?.promise.fail(ISCSIInitiatorError.aborted) }
+                }
+                pending.promise.succeed(response.result)
+            }
         default:
             protocolError(context, "unexpected \(pdu.opcode)")
         }
@@ -288,6 +331,10 @@ final class ISCSIInitiatorHandler: ChannelInboundHandler {
         textPromise = nil
         logoutPromise?.succeed()
         logoutPromise = nil
+        for ping in pings.values { ping.fail(error) }
+        pings.removeAll()
+        for pending in taskManagement.values { pending.promise.fail(error) }
+        taskManagement.removeAll()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

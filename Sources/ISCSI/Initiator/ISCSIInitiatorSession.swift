@@ -171,6 +171,23 @@ public final class ISCSIInitiatorSession: Sendable {
         return promise.futureResult
     }
 
+    /// A NOP-Out answered by the target's NOP-In: proves the connection is alive, without
+    /// waiting behind commands.
+    public func ping() async throws {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.sendPing(promise: promise) }
+        try await promise.futureResult.get()
+    }
+
+    /// ABORT TASK SET: ends every command this session has sent and not had answered.
+    public func abortTaskSet() async throws -> ISCSITaskManagementResponse.Result {
+        let promise = channel.eventLoop.makePromise(of: ISCSITaskManagementResponse.Result.self)
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.sendAbortTaskSet(promise: promise) }
+        return try await promise.futureResult.get()
+    }
+
     /// SendTargets=All on a discovery session.
     public func sendTargets() async throws -> [ISCSIDiscoveredTarget] {
         var request = ISCSITextParameters()

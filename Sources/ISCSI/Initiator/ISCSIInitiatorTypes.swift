@@ -55,6 +55,8 @@ public enum ISCSIInitiatorError: Error, Sendable, Hashable, CustomStringConverti
     case protocolViolation(String)
     case tooManyQueuedCommands
     case timedOut
+    /// The command was ended by a task management function (ABORT TASK SET) the initiator sent.
+    case aborted
 
     public var description: String {
         switch self {
@@ -63,6 +65,7 @@ public enum ISCSIInitiatorError: Error, Sendable, Hashable, CustomStringConverti
         case .protocolViolation(let reason): "iSCSI protocol violation: \(reason)"
         case .tooManyQueuedCommands: "too many commands queued for the command window"
         case .timedOut: "the target did not answer in time"
+        case .aborted: "the command was aborted"
         }
     }
 }

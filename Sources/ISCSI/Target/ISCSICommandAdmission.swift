@@ -5,9 +5,13 @@
 /// they never wait behind QoS. A queued command that is aborted, or whose connection goes away,
 /// is cancelled and never starts.
 public protocol ISCSICommandAdmission: Sendable {
-    /// `start` is called once, from any thread, when a `.queued` command may run; never for
-    /// `.admitted` (run now) or `.bypass` (not subject to admission) or after `cancel`.
-    func admit(_ request: ISCSIAdmissionRequest, start: @escaping @Sendable () -> Void) -> ISCSIAdmissionDecision
+    /// For a command that must wait, `makeStart` is called (before `admit` returns) with its
+    /// ticket; the closure it returns is called once, from any thread, when the command may run,
+    /// unless it is cancelled first. `.admitted` runs now, `.bypass` is not subject to admission.
+    /// (A factory, so the common case that runs at once allocates no callback.)
+    func admit(
+        _ request: ISCSIAdmissionRequest, makeStart: (ISCSIAdmissionTicket) -> @Sendable () -> Void
+    ) -> ISCSIAdmissionDecision
     func cancel(_ ticket: ISCSIAdmissionTicket)
     /// The command answered (any status); `.admitted` and started `.queued` commands only.
     func finished(_ ticket: ISCSIAdmissionTicket, status: UInt8)

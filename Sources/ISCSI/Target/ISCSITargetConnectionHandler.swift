@@ -385,15 +385,16 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             target: target, initiator: session.initiatorName, cdb: command.cdb, transferBytes: Int(command.expectedDataTransferLength),
             isWrite: command.writes
         )
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        let holder = TicketHolder()
-        let decision = admission.admit(request) {
-            eventLoop.execute {
-                let (handler, context) = loopBound.value
-                guard let ticket = holder.ticket, let task = handler.tasks[tag], task.queuedTicket == ticket else { return }
-                handler.tasks[tag] = nil
-                handler.perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: ticket)
+        let decision = admission.admit(request) { ticket in
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            return {
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    guard let task = handler.tasks[tag], task.queuedTicket == ticket else { return }
+                    handler.tasks[tag] = nil
+                    handler.perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: ticket)
+                }
             }
         }
         switch decision {
@@ -402,7 +403,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         case .admitted(let ticket):
             perform(context: context, unit: unit, command: command, dataOut: dataOut, ticket: ticket)
         case .queued(let ticket):
-            holder.ticket = ticket
+            // Stored before the start callback can run: it hops to this event loop.
             tasks[tag] = Task(command: command, data: nil, queuedTicket: ticket)
         }
     }
@@ -501,9 +502,3 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension ISCSITargetConnectionHandler: Sendable {}
-
-/// The ticket of a queued command, set on the event loop right after `admit` returns; the start
-/// callback reads it on the same loop, so it is always set by then.
-final class TicketHolder: @unchecked Sendable {
-    var ticket: ISCSIAdmissionTicket?
-}

@@ -75,6 +75,8 @@ public final class QoSGate: ISCSICommandAdmission {
         0x34, 0x90,  // PRE-FETCH 10/16
     ]
 
+    static let isMediumAccess: [Bool] = (0..<256).map { mediumAccessOpcodes.contains(UInt8($0)) }
+
     // MARK: Volumes
 
     /// Adds a volume (served as `target`) or changes its QoS; a change applies to the next command.
@@ -150,8 +152,10 @@ public final class QoSGate: ISCSICommandAdmission {
 
     // MARK: Admission
 
-    public func admit(_ request: ISCSIAdmissionRequest, start: @escaping @Sendable () -> Void) -> ISCSIAdmissionDecision {
-        guard let opcode = request.cdb.first, Self.mediumAccessOpcodes.contains(opcode) else { return .bypass }
+    public func admit(
+        _ request: ISCSIAdmissionRequest, makeStart: (ISCSIAdmissionTicket) -> @Sendable () -> Void
+    ) -> ISCSIAdmissionDecision {
+        guard let opcode = request.cdb.first, Self.isMediumAccess[Int(opcode)] else { return .bypass }
         let now = clock()
         let cost = curve.cost(bytes: max(request.transferBytes, 1))
         var starts: [@Sendable () -> Void] = []
@@ -164,8 +168,12 @@ public final class QoSGate: ISCSICommandAdmission {
                 state.running[ticket] = command
                 return .admitted(ISCSIAdmissionTicket(id: ticket))
             }
+            if state.scheduler.startImmediately(volume: volume.id, cost: cost, now: now) != nil {
+                state.running[ticket] = command
+                return .admitted(ISCSIAdmissionTicket(id: ticket))
+            }
             _ = state.scheduler.enqueue(ticket, volume: volume.id, cost: cost, now: now)
-            state.waiting[ticket] = Waiting(command: command, start: start)
+            state.waiting[ticket] = Waiting(command: command, start: makeStart(ISCSIAdmissionTicket(id: ticket)))
             let dispatched = Self.dispatch(&state, now: now)
             starts = dispatched.filter { $0.ticket != ticket }.map(\.start)
             if dispatched.count != starts.count {

@@ -92,7 +92,7 @@ public struct QoSScheduler: Sendable {
     /// starts with no burst credit (it has not been idle yet).
     public mutating func setQoS(_ qos: SANVolumeQoS, for volume: VolumeID, now: Int64) {
         if var existing = volumes[volume] {
-            account(&existing, now: now)
+            Self.account(&existing, now: now, configuration: configuration)
             existing.qos = qos
             volumes[volume] = existing
         } else {
@@ -116,7 +116,7 @@ public struct QoSScheduler: Sendable {
     /// Seconds of bursting the volume has left.
     public mutating func creditSeconds(of volume: VolumeID, now: Int64) -> Double? {
         guard var state = volumes[volume] else { return nil }
-        account(&state, now: now)
+        Self.account(&state, now: now, configuration: configuration)
         volumes[volume] = state
         return state.creditSeconds
     }
@@ -129,34 +129,73 @@ public struct QoSScheduler: Sendable {
 
     /// Queues a request; false if the volume is unknown.
     public mutating func enqueue(_ request: RequestID, volume: VolumeID, cost: Double, now: Int64) -> Bool {
-        guard var state = volumes[volume] else { return false }
-        account(&state, now: now)
-        if !state.isBacklogged {
-            // Idle time earns no reservation or weight: tags start from now (mClock), and the weight
-            // tag from the least-served backlogged volume, so a newcomer neither jumps nor starves.
-            state.reservationTag = max(state.reservationTag, now)
-            state.limitTag = max(state.limitTag, now - configuration.slackNanos)
-            let all = volumes
-            let virtualNow = backlogged.compactMap { all[$0]?.weightTag }.min() ?? now
-            state.weightTag = max(state.weightTag, virtualNow)
-            state.queue.removeAll(keepingCapacity: true)
-            state.head = 0
+        guard let index = volumes.index(forKey: volume) else { return false }
+        // Mutated in place: a copy would copy the queue with every request.
+        Self.account(&volumes.values[index], now: now, configuration: configuration)
+        if !volumes.values[index].isBacklogged {
+            wake(index, now: now)
+            volumes.values[index].queue.removeAll(keepingCapacity: true)
+            volumes.values[index].head = 0
         }
-        state.queue.append(Pending(id: request, cost: cost, enqueued: now))
-        volumes[volume] = state
+        volumes.values[index].queue.append(Pending(id: request, cost: cost, enqueued: now))
         backlogged.insert(volume)
         owners[request] = volume
         return true
     }
 
+    /// Idle time earns no reservation or weight: tags start from now (mClock), and the weight tag
+    /// from the least-served backlogged volume, so a newcomer neither jumps ahead nor starves.
+    mutating func wake(_ index: Dictionary<VolumeID, Volume>.Index, now: Int64) {
+        var virtualNow = now
+        if !backlogged.isEmpty {
+            virtualNow = .max
+            for id in backlogged { if let tag = volumes[id]?.weightTag { virtualNow = min(virtualNow, tag) } }
+        }
+        volumes.values[index].reservationTag = max(volumes.values[index].reservationTag, now)
+        volumes.values[index].limitTag = max(volumes.values[index].limitTag, now - configuration.slackNanos)
+        volumes.values[index].weightTag = max(volumes.values[index].weightTag, virtualNow)
+    }
+
+    /// The common case without queueing: nothing waits anywhere and this request may run now.
+    /// Returns the phase it ran in, or nil when it must be enqueued instead.
+    public mutating func startImmediately(volume: VolumeID, cost: Double, now: Int64) -> Dispatch.Phase? {
+        guard backlogged.isEmpty, let index = volumes.index(forKey: volume) else { return nil }
+        Self.account(&volumes.values[index], now: now, configuration: configuration)
+        wake(index, now: now)
+        let state = volumes.values[index]
+        guard state.limitTag <= now else { return nil }
+        let phase: Dispatch.Phase
+        if state.reservationTag <= now {
+            phase = .reservation
+        } else if nodeTag <= now {
+            phase = .weight
+        } else {
+            return nil
+        }
+        charge(index, cost: cost, phase: phase, now: now)
+        return phase
+    }
+
+    /// Advances the tags and the node's pace for a request that starts now.
+    mutating func charge(_ index: Dictionary<VolumeID, Volume>.Index, cost: Double, phase: Dispatch.Phase, now: Int64) {
+        let minimum = Double(volumes.values[index].qos.minIOPS)
+        if phase == .reservation { volumes.values[index].reservationTag += Self.nanos(cost: cost, rate: minimum) }
+        volumes.values[index].weightTag += Self.nanos(cost: cost, rate: minimum)
+        let limit = volumes.values[index].limitIOPS
+        volumes.values[index].limitTag = max(volumes.values[index].limitTag, now - configuration.slackNanos) + Self.nanos(cost: cost, rate: limit)
+        volumes.values[index].periodCost += cost
+        if let capacity = configuration.capacityIOPS {
+            nodeTag = max(nodeTag, now - configuration.slackNanos) + Self.nanos(cost: cost, rate: capacity)
+        }
+    }
+
     /// Takes a queued request out (an aborted command); false if it is not queued.
     public mutating func cancel(_ request: RequestID) -> Bool {
-        guard let volume = owners.removeValue(forKey: request), var state = volumes[volume],
-            let index = state.queue[state.head...].firstIndex(where: { $0.id == request })
+        guard let volume = owners.removeValue(forKey: request), let index = volumes.index(forKey: volume),
+            let position = volumes.values[index].queue[volumes.values[index].head...].firstIndex(where: { $0.id == request })
         else { return false }
-        state.queue.remove(at: index)
-        if !state.isBacklogged { backlogged.remove(volume) }
-        volumes[volume] = state
+        volumes.values[index].queue.remove(at: position)
+        if !volumes.values[index].isBacklogged { backlogged.remove(volume) }
         return true
     }
 
@@ -186,25 +225,17 @@ public struct QoSScheduler: Sendable {
     }
 
     mutating func take(from volume: VolumeID, phase: Dispatch.Phase, now: Int64) -> Dispatch {
-        var state = volumes[volume]!
-        account(&state, now: now)
-        let request = state.queue[state.head]
-        state.head += 1
-        if state.head > 64, state.head * 2 > state.queue.count {
-            state.queue.removeFirst(state.head)
-            state.head = 0
+        let index = volumes.index(forKey: volume)!
+        Self.account(&volumes.values[index], now: now, configuration: configuration)
+        let request = volumes.values[index].queue[volumes.values[index].head]
+        volumes.values[index].head += 1
+        if volumes.values[index].head > 64, volumes.values[index].head * 2 > volumes.values[index].queue.count {
+            volumes.values[index].queue.removeFirst(volumes.values[index].head)
+            volumes.values[index].head = 0
         }
-        let minimum = Double(state.qos.minIOPS)
-        if phase == .reservation { state.reservationTag += Self.nanos(cost: request.cost, rate: minimum) }
-        state.weightTag += Self.nanos(cost: request.cost, rate: minimum)
-        state.limitTag = max(state.limitTag, now - configuration.slackNanos) + Self.nanos(cost: request.cost, rate: state.limitIOPS)
-        state.periodCost += request.cost
-        if !state.isBacklogged { backlogged.remove(volume) }
-        volumes[volume] = state
+        charge(index, cost: request.cost, phase: phase, now: now)
+        if !volumes.values[index].isBacklogged { backlogged.remove(volume) }
         owners[request.id] = nil
-        if let capacity = configuration.capacityIOPS {
-            nodeTag = max(nodeTag, now - configuration.slackNanos) + Self.nanos(cost: request.cost, rate: capacity)
-        }
         return Dispatch(request: request.id, volume: volume, cost: request.cost, phase: phase, waitedNanos: now - request.enqueued)
     }
 
@@ -223,7 +254,7 @@ public struct QoSScheduler: Sendable {
     // MARK: Credits
 
     /// Closes the accounting periods that ended by `now`, earning or spending burst credit.
-    mutating func account(_ state: inout Volume, now: Int64) {
+    static func account(_ state: inout Volume, now: Int64, configuration: Configuration) {
         let period = configuration.accountingPeriodNanos
         guard now - state.periodStart >= period else { return }
         let seconds = Double(period) / 1e9

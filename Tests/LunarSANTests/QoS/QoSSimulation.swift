@@ -60,9 +60,23 @@ struct QoSSimulation {
         let size = client.sizes[Int(random.next() % UInt64(client.sizes.count))]
         let id = nextRequest
         nextRequest += 1
-        owner[id] = index
         inFlight[index] += 1
-        _ = scheduler.enqueue(id, volume: client.volume, cost: curve.cost(bytes: size), now: now)
+        let cost = curve.cost(bytes: size)
+        // As the gate does: start at once when nothing waits, else queue.
+        if let phase = scheduler.startImmediately(volume: client.volume, cost: cost, now: now) {
+            record(QoSScheduler.Dispatch(request: id, volume: client.volume, cost: cost, phase: phase, waitedNanos: 0), client: index)
+            return
+        }
+        owner[id] = index
+        _ = scheduler.enqueue(id, volume: client.volume, cost: cost, now: now)
+    }
+
+    mutating func record(_ dispatch: QoSScheduler.Dispatch, client index: Int) {
+        let slot = Int(now / 100_000_000)
+        while delivered[index].count <= slot { delivered[index].append(0) }
+        delivered[index][slot] += dispatch.cost
+        events.append((now + deviceLatencyNanos, index))
+        if recordTrace { dispatches.append(dispatch) }
     }
 
     var owner: [QoSScheduler.RequestID: Int] = [:]
@@ -78,12 +92,7 @@ struct QoSSimulation {
             }
             wakeClients = []
             for dispatch in scheduler.dispatch(now: now) {
-                let index = owner.removeValue(forKey: dispatch.request)!
-                let slot = Int(now / 100_000_000)
-                while delivered[index].count <= slot { delivered[index].append(0) }
-                delivered[index][slot] += dispatch.cost
-                events.append((now + deviceLatencyNanos, index))
-                if recordTrace { dispatches.append(dispatch) }
+                record(dispatch, client: owner.removeValue(forKey: dispatch.request)!)
             }
             // The next moment something happens: a completion, a client turning active, or the
             // scheduler's next eligible time (the timer fires a little late, as real ones do).

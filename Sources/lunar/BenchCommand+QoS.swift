@@ -23,6 +23,8 @@ extension BenchCommand {
         @Option(help: "The node's iSCSI portal HOST:PORT (default: san_portal in the data folder's endpoints.json).") var portal: String?
         @Option(help: "Experiments to run, comma-separated: cap, minimum, burst, overhead, change.") var experiments = "cap,minimum,burst,overhead,change"
         @Option(help: "Seconds each QoS mode of the minimum experiment runs (10-second windows).") var minimumSeconds: Double = 30
+        @Option(help: "Victim volumes in the minimum experiment (min 500, max 5,000, queue depth 1).") var victims = 4
+        @Option(help: "Noisy volumes in the minimum experiment (min 100, queue depth 64).") var noisy = 8
         @Option(help: "Seconds the burst volume idles before it saturates.") var burstIdle: Double = 30
         @Option(help: "Seconds of the overhead experiment per round (QoS is switched every second).") var overheadSeconds: Double = 10
         @Option(help: "Rounds of the overhead experiment (each round: --overhead-seconds on and as many off).") var rounds = 2
@@ -36,8 +38,8 @@ extension BenchCommand {
             guard !chosen.isEmpty, chosen.allSatisfy(Self.all.contains) else {
                 throw ValidationError("--experiments: choose from \(Self.all.joined(separator: ", "))")
             }
-            guard minimumSeconds >= 10, burstIdle >= 5, overheadSeconds >= 1, (1...9).contains(rounds) else {
-                throw ValidationError("--minimum-seconds ≥ 10, --burst-idle ≥ 5, --overhead-seconds ≥ 1, --rounds 1 to 9")
+            guard minimumSeconds >= 10, burstIdle >= 5, overheadSeconds >= 1, (1...9).contains(rounds), (1...32).contains(victims), (0...64).contains(noisy) else {
+                throw ValidationError("--minimum-seconds ≥ 10, --burst-idle ≥ 5, --overhead-seconds ≥ 1, --rounds 1 to 9, --victims 1 to 32, --noisy 0 to 64")
             }
             let client = try node.client()
             let bench = try QoSBenchRun(client: client, portal: try portalAddress(), initiatorName: initiatorName, seed: seed)
@@ -48,7 +50,7 @@ extension BenchCommand {
                 for experiment in Self.all where chosen.contains(experiment) {
                     switch experiment {
                     case "cap": verdicts += try await bench.cap()
-                    case "minimum": verdicts += try await bench.minimum(seconds: minimumSeconds, original: original)
+                    case "minimum": verdicts += try await bench.minimum(seconds: minimumSeconds, victims: victims, noisy: noisy, original: original)
                     case "burst": verdicts += try await bench.burst(idle: burstIdle)
                     case "overhead": verdicts += try await bench.overhead(seconds: overheadSeconds, rounds: rounds, original: original)
                     default: verdicts += try await bench.change()
@@ -163,16 +165,16 @@ final class QoSBenchRun: @unchecked Sendable {
 
     // MARK: Minimum
 
-    func minimum(seconds: Double, original: SANNodeQoS) async throws -> [(String, Bool, String)] {
+    func minimum(seconds: Double, victims victimCount: Int, noisy noisyCount: Int, original: SANNodeQoS) async throws -> [(String, Bool, String)] {
         let victimQoS = SANVolumeQoS(minIOPS: 500, maxIOPS: 5000, burstIOPS: 5000)
         let noisyQoS = SANVolumeQoS(minIOPS: 100, maxIOPS: 1_000_000, burstIOPS: 1_000_000)
-        let capacity = Int((Double(4 * victimQoS.minIOPS + 8 * noisyQoS.minIOPS) / 0.9).rounded())
-        print("== minimum: 4 victims (min 500, queue depth 1, 4 KiB) against 8 noisy (min 100, queue depth 64, 4/4/64 KiB)")
+        let capacity = Int((Double(victimCount * victimQoS.minIOPS + noisyCount * noisyQoS.minIOPS) / 0.9).rounded())
+        print("== minimum: \(victimCount) victims (min 500, queue depth 1, 4 KiB) against \(noisyCount) noisy (min 100, queue depth 64, 4/4/64 KiB)")
         print("   node capacity \(capacity) IOPS, so minimums are 0.9 × capacity; \(Int(seconds)) s per mode, 10 s windows")
         var victims: [ISCSIInitiatorSession] = []
         var noisy: [ISCSIInitiatorSession] = []
-        for index in 1...4 { victims.append(try await volume("qb-victim-\(index)", victimQoS)) }
-        for index in 1...8 { noisy.append(try await volume("qb-noisy-\(index)", noisyQoS)) }
+        for index in 1...victimCount { victims.append(try await volume("qb-victim-\(index)", victimQoS)) }
+        for index in 0..<noisyCount { noisy.append(try await volume("qb-noisy-\(index + 1)", noisyQoS)) }
         var verdicts: [(String, Bool, String)] = []
         for enabled in [false, true] {
             _ = try await client.updateNodeQoS(enabled: enabled, capacityIOPS: capacity)
@@ -183,7 +185,7 @@ final class QoSBenchRun: @unchecked Sendable {
             try await Task.sleep(for: .seconds(seconds + 1))
             for load in victimLoads + noisyLoads { try await load.stop() }
             print("\n-- QoS \(enabled ? "on" : "off"): delivered 4K-equivalent IOPS per second")
-            print("second " + (1...4).map { "   v\($0)" }.joined(separator: " ") + "   noisy total")
+            print("second " + (1...victimCount).map { "   v\($0)" }.joined(separator: " ") + "   noisy total")
             var perSecond: [[Double]] = []
             for load in victimLoads { perSecond.append(try await load.rates(window: 1, from: 1, to: seconds + 1)) }
             var noisyTotal = Array(repeating: 0.0, count: perSecond[0].count)

@@ -13,14 +13,15 @@ public final class ISCSISessionRegistry: Sendable {
     struct Entry {
         var session: Session
         var channel: any Channel
+        var fence: ISCSIConnectionFence
     }
 
     let entries = Mutex<[ObjectIdentifier: Entry]>([:])
 
     public init() {}
 
-    func add(_ session: Session, channel: any Channel) {
-        entries.withLock { $0[ObjectIdentifier(channel)] = Entry(session: session, channel: channel) }
+    func add(_ session: Session, channel: any Channel, fence: ISCSIConnectionFence) {
+        entries.withLock { $0[ObjectIdentifier(channel)] = Entry(session: session, channel: channel, fence: fence) }
     }
 
     func remove(channel: any Channel) {
@@ -40,5 +41,69 @@ public final class ISCSISessionRegistry: Sendable {
         }
         for channel in channels { channel.close(promise: nil) }
         return channels.count
+    }
+
+    /// Fences `initiator` (every initiator when nil) off `target`: its connections take no new
+    /// command, drop the ones queued (for QoS or for data) unexecuted, wait for the ones already at
+    /// the backing store, and close. Returns once all of that is done, with how many were fenced.
+    /// Call it after the catalog refuses the initiator, so no new session can slip in.
+    @discardableResult
+    public func fence(target: String, initiator: String? = nil) async -> Int {
+        let fences = entries.withLock { entries in
+            entries.values.filter { $0.session.target == target && (initiator == nil || $0.session.initiator == initiator) }.map(\.fence)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for fence in fences { group.addTask { await fence.raise() } }
+        }
+        return fences.count
+    }
+}
+
+/// One connection's side of a fence: the handler counts the commands it has at the backing store
+/// here, and the fence waits for that count to reach zero after stopping the handler.
+final class ISCSIConnectionFence: Sendable {
+    struct State {
+        var executing = 0
+        var raised = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    let state = Mutex(State())
+    let channel: any Channel
+    /// Runs on the connection's event loop: stop taking commands, drop what has not started.
+    let stop: @Sendable () -> Void
+
+    init(channel: any Channel, stop: @escaping @Sendable () -> Void) {
+        self.channel = channel
+        self.stop = stop
+    }
+
+    func started() {
+        state.withLock { $0.executing += 1 }
+    }
+
+    func finished() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.executing -= 1
+            guard state.executing == 0 else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func raise() async {
+        // The loop may be gone with the connection; then nothing can start any more anyway.
+        try? await channel.eventLoop.submit { self.stop() }.get()
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                state.raised = true
+                if state.executing == 0 { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        try? await channel.close()
     }
 }

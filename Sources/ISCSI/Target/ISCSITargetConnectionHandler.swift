@@ -54,6 +54,8 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     var nextTargetTransferTag: UInt32 = 1
     var isClosing = false
     var inlineWritesResumeAt = NIODeadline.uptimeNanoseconds(0)
+    /// Set once the session is registered: counts commands at the backing store for a fence.
+    var fence: ISCSIConnectionFence?
     /// Write reassembly buffers kept for reuse: a fresh 1 MiB buffer costs 256 page faults.
     var spareBuffers: [ByteBuffer] = []
     static let maximumSpareBuffers = 4
@@ -182,9 +184,21 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             expectedCommandSequenceNumber = request.commandSequenceNumber
             if parameters.sessionType == .normal, let target = parameters.targetName {
                 unit = catalog.logicalUnit(forTarget: target)
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let fence = ISCSIConnectionFence(channel: context.channel) { loopBound.value.stopForFence() }
+                self.fence = fence
                 registry?.add(
-                    .init(target: target, initiator: parameters.initiatorName, initiatorPort: parameters.initiatorPortName), channel: context.channel
+                    .init(target: target, initiator: parameters.initiatorName, initiatorPort: parameters.initiatorPortName), channel: context.channel,
+                    fence: fence
                 )
+                // Registered first, then checked again: a fence that ran since the first check
+                // either saw this session in the registry or made this check fail.
+                guard catalog.authorize(initiator: parameters.initiatorName, target: target) == .allowed else {
+                    logger.notice("access revoked during login", metadata: ["iscsi.initiator": .string(parameters.initiatorName)])
+                    isClosing = true
+                    context.close(promise: nil)
+                    return
+                }
                 nexus = SCSINexus(
                     initiatorPort: parameters.initiatorPortName, targetPort: target + ",t,0x" + String(limits.targetPortalGroupTag, radix: 16)
                 )
@@ -258,6 +272,20 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             return
         }
         context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
+    }
+
+    /// The connection's part of a fence: no new command, queued ones (for QoS or for write data)
+    /// dropped unexecuted; executing ones finish (the fence waits for them) without an answer.
+    func stopForFence() {
+        isClosing = true
+        for (tag, task) in tasks {
+            if let ticket = task.queuedTicket {
+                admission?.cancel(ticket)
+                tasks[tag] = nil
+            } else if task.data != nil {
+                tasks[tag] = nil
+            }
+        }
     }
 
     /// Aborted tasks get no response: collecting ones are dropped, executing ones finish silently.
@@ -430,9 +458,12 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         }
         tasks[tag] = Task(command: command, data: nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let fence = self.fence
+        fence?.started()
         threadPool.runIfActive(eventLoop: context.eventLoop) {
             unit.execute(request)
         }.whenComplete { outcome in
+            fence?.finished()
             let (handler, context) = loopBound.value
             handler.recycle(dataOut)
             let result: SCSICommandResult

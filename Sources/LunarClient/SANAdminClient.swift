@@ -102,6 +102,43 @@ public struct SANAdminClient: Sendable {
         try await request(.DELETE, "/v1/volumes/\(escape(name))/initiators/\(escape(initiator))", as: SANVolumeInfo.self)
     }
 
+    struct GroupList: Decodable { var groups: [SANAccessGroupInfo] }
+
+    public func listGroups() async throws -> [SANAccessGroupInfo] {
+        try await request(.GET, "/v1/groups", as: GroupList.self).groups
+    }
+
+    public func group(_ name: String) async throws -> SANAccessGroupInfo {
+        try await request(.GET, "/v1/groups/\(escape(name))", as: SANAccessGroupInfo.self)
+    }
+
+    public func createGroup(_ name: String) async throws -> SANAccessGroupInfo {
+        try await request(.POST, "/v1/groups", body: ["name": name], as: SANAccessGroupInfo.self)
+    }
+
+    /// Returns once every initiator the group gave access is fenced off.
+    public func deleteGroup(_ name: String) async throws {
+        _ = try await send(.DELETE, "/v1/groups/\(escape(name))", body: nil)
+    }
+
+    public func addInitiator(_ initiator: String, toGroup name: String) async throws -> SANAccessGroupInfo {
+        try await request(.POST, "/v1/groups/\(escape(name))/initiators", body: ["iqn": initiator], as: SANAccessGroupInfo.self)
+    }
+
+    /// Returns once the initiator is fenced off the group's volumes.
+    public func removeInitiator(_ initiator: String, fromGroup name: String) async throws -> SANAccessGroupInfo {
+        try await request(.DELETE, "/v1/groups/\(escape(name))/initiators/\(escape(initiator))", as: SANAccessGroupInfo.self)
+    }
+
+    public func addVolume(_ volume: String, toGroup name: String) async throws -> SANAccessGroupInfo {
+        try await request(.POST, "/v1/groups/\(escape(name))/volumes", body: ["volume": volume], as: SANAccessGroupInfo.self)
+    }
+
+    /// Returns once the group's initiators are fenced off the volume.
+    public func removeVolume(_ volume: String, fromGroup name: String) async throws -> SANAccessGroupInfo {
+        try await request(.DELETE, "/v1/groups/\(escape(name))/volumes/\(escape(volume))", as: SANAccessGroupInfo.self)
+    }
+
     func escape(_ segment: String) -> String {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }

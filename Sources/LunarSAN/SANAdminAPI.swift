@@ -20,6 +20,17 @@ import NIOCore
 ///     GET    /v1/qos                              the node's QoS: enabled, capacity
 ///     PUT    /v1/qos {"enabled","capacity_iops"}  either or both
 ///     GET    /metrics                             Prometheus text (no token: loopback scrapers)
+///     GET    /v1/groups                           volume access groups
+///     POST   /v1/groups {"name"}                  create
+///     GET    /v1/groups/{name}                    show
+///     DELETE /v1/groups/{name}                    delete (fences what it granted)
+///     POST   /v1/groups/{name}/initiators {"iqn"}      add an initiator
+///     DELETE /v1/groups/{name}/initiators/{iqn}        remove one (fenced before the reply)
+///     POST   /v1/groups/{name}/volumes {"volume"}      add a volume
+///     DELETE /v1/groups/{name}/volumes/{volume}        remove one (fenced before the reply)
+///
+/// Every call that takes access away answers only after the initiators that lost it are fenced:
+/// their queued commands dropped, those at the disk finished, their sessions closed.
 ///
 /// Errors are `{"error":{"code":"volume_not_found","message":"..."}}` with the code's status.
 enum SANAdminAPI {
@@ -71,6 +82,18 @@ enum SANAdminAPI {
 
     struct InitiatorList: Encodable {
         var initiators: [String]
+    }
+
+    struct GroupList: Encodable {
+        var groups: [SANAccessGroupInfo]
+    }
+
+    struct NameRequest: Decodable {
+        var name: String
+    }
+
+    struct VolumeRequest: Decodable {
+        var volume: String
     }
 
     static func router(store: VolumeStore, token: String) -> Router<BasicRequestContext> {
@@ -142,6 +165,43 @@ enum SANAdminAPI {
             }
         )
         volumes.get(":name/stats", use: guarded { _, context in try json(try await store.statistics(try name(context))) })
+        let groups = router.group("v1/groups")
+        groups.get(use: guarded { _, _ in try json(GroupList(groups: await store.listGroups())) })
+        groups.post(use: guarded { request, _ in try json(try await store.createGroup(try await decode(NameRequest.self, request).name), status: .created) })
+        groups.get(":name", use: guarded { _, context in try json(try await store.showGroup(try name(context))) })
+        groups.delete(
+            ":name",
+            use: guarded { _, context in
+                try await store.deleteGroup(try name(context))
+                return Response(status: .noContent)
+            }
+        )
+        groups.post(
+            ":name/initiators",
+            use: guarded { request, context in
+                try json(try await store.addInitiator(try await decode(AllowRequest.self, request).iqn, toGroup: try name(context)))
+            }
+        )
+        groups.delete(
+            ":name/initiators/:iqn",
+            use: guarded { _, context in
+                guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
+                return try json(try await store.removeInitiator(iqn, fromGroup: try name(context)))
+            }
+        )
+        groups.post(
+            ":name/volumes",
+            use: guarded { request, context in
+                try json(try await store.addVolume(try await decode(VolumeRequest.self, request).volume, toGroup: try name(context)))
+            }
+        )
+        groups.delete(
+            ":name/volumes/:volume",
+            use: guarded { _, context in
+                guard let volume = context.parameters.get("volume") else { throw SANError(.invalidName, "no volume name") }
+                return try json(try await store.removeVolume(volume, fromGroup: try name(context)))
+            }
+        )
         router.get("v1/qos", use: guarded { _, _ in try json(store.qos.settings) })
         router.put(
             "v1/qos",

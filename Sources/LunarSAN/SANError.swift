@@ -16,6 +16,9 @@ public struct SANError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let notFound = Code(name: "not_found", httpStatus: 404)
         public static let volumeExists = Code(name: "volume_exists", httpStatus: 409)
         public static let volumeInUse = Code(name: "volume_in_use", httpStatus: 409)
+        public static let groupNotFound = Code(name: "group_not_found", httpStatus: 404)
+        public static let groupExists = Code(name: "group_exists", httpStatus: 409)
+        public static let grantedByGroup = Code(name: "granted_by_group", httpStatus: 409)
         public static let limitExceeded = Code(name: "limit_exceeded", httpStatus: 409)
         public static let storageFailure = Code(name: "storage_failure", httpStatus: 500)
     }

@@ -27,6 +27,8 @@ public actor VolumeStore {
     /// The node's QoS: every served volume is registered with it.
     public nonisolated let qos: QoSGate
     var volumes: [String: Volume] = [:]
+    /// Volume access groups, by name (`groups.json`).
+    var groups: [String: AccessGroup] = [:]
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
 
@@ -74,10 +76,29 @@ public actor VolumeStore {
             try? DurableFile.remove((configuration.volumesDirectory as NSString).appendingPathComponent(file))
         }
         self.volumes = loaded
-        for (name, volume) in loaded {
+        var groups = try Self.loadGroups(configuration.groupsFile)
+        // Volumes from before access groups kept their initiators in their metadata: move them
+        // into the volume's own group (the group file is written before the metadata is cleared).
+        var migrated: [String] = []
+        for (name, volume) in loaded where !volume.metadata.allowedInitiators.isEmpty {
+            let automatic = AccessGroup.automaticName(for: name)
+            groups[automatic, default: AccessGroup(name: automatic, initiators: [], volumes: [name])].initiators.formUnion(volume.metadata.allowedInitiators)
+            migrated.append(name)
+        }
+        // A group naming a volume that is gone (deleted by a crash between the two files) drops it.
+        for name in groups.keys { groups[name]?.volumes.formIntersection(loaded.keys) }
+        self.groups = groups
+        if !migrated.isEmpty {
+            try Self.writeGroups(groups, to: configuration.groupsFile)
+            for name in migrated {
+                self.volumes[name]?.metadata.allowedInitiators = []
+                try DurableFile.write(try VolumeMetadata.encoder.encode(self.volumes[name]!.metadata), to: Self.metadataPath(configuration.volumesDirectory, name))
+            }
+        }
+        for (name, volume) in self.volumes {
             let target = Self.iqn(configuration.iqnPrefix, name)
             self.qos.register(target: target, volume: name, qos: volume.metadata.qos ?? .unlimited)
-            catalog.publish(target: target, entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
+            catalog.publish(target: target, entry: .init(unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups)))
         }
         logger.info("volumes loaded", metadata: ["san.volumes": .stringConvertible(loaded.count)])
     }
@@ -128,7 +149,7 @@ public actor VolumeStore {
         let naa = (volume.metadata.naa & 0x0FFF_FFFF_FFFF_FFFF) | 0x6000_0000_0000_0000
         return SANVolumeInfo(
             name: name, sizeBytes: volume.metadata.sizeBytes, allocatedBytes: allocated, iqn: iqn, lun: 0, serial: volume.metadata.serial,
-            naa: "0x" + String(naa, radix: 16), allowedInitiators: volume.metadata.allowedInitiators,
+            naa: "0x" + String(naa, radix: 16), allowedInitiators: Self.initiators(of: name, in: groups).sorted(),
             sessions: Array(Set((sessions?.sessions(target: iqn) ?? []).map(\.initiator))).sorted(),
             created: ISO8601DateFormatter().string(from: volume.metadata.created), qos: volume.metadata.qos ?? .unlimited
         )
@@ -206,6 +227,13 @@ public actor VolumeStore {
         }
         catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: nil)
         qos.unregister(target: Self.iqn(configuration.iqnPrefix, name))
+        var remaining = groups
+        remaining[AccessGroup.automaticName(for: name)] = nil
+        for group in remaining.keys { remaining[group]?.volumes.remove(name) }
+        if remaining != groups {
+            try Self.writeGroups(remaining, to: configuration.groupsFile)
+            groups = remaining
+        }
         try DurableFile.remove(Self.metadataPath(directory, name))
         volumes[name] = nil
         try? DurableFile.remove(Self.imagePath(directory, name))
@@ -213,34 +241,33 @@ public actor VolumeStore {
         logger.info("volume deleted", metadata: ["san.volume": .string(name)])
     }
 
+    /// Shorthand over access groups: adds the initiator to the volume's own group.
     public func allow(name: String, initiator: String) throws -> SANVolumeInfo {
-        guard var volume = volumes[name] else { throw notFound(name) }
-        guard let normalized = ISCSIName.normalized(initiator) else {
-            throw SANError(.invalidInitiator, "\(initiator) is not an iSCSI name (iqn.YYYY-MM.domain:..., eui.<16 hex> or naa.<hex>)")
-        }
-        guard !volume.metadata.allowedInitiators.contains(normalized) else { return info(name)! }
-        guard volume.metadata.allowedInitiators.count < 64 else { throw SANError(.limitExceeded, "a volume allows at most 64 initiators") }
-        volume.metadata.allowedInitiators.append(normalized)
-        volume.metadata.allowedInitiators.sort()
-        try writeMetadata(volume.metadata)
-        volumes[name] = volume
-        publish(name)
+        guard volumes[name] != nil else { throw notFound(name) }
+        let normalized = try Self.normalizedInitiator(initiator)
+        let automatic = AccessGroup.automaticName(for: name)
+        var group = groups[automatic] ?? AccessGroup(name: automatic, initiators: [], volumes: [name])
+        guard !group.initiators.contains(normalized) else { return info(name)! }
+        guard group.initiators.count < 64 else { throw SANError(.limitExceeded, "a volume allows at most 64 initiators") }
+        group.initiators.insert(normalized)
+        try changeGroups { $0[automatic] = group }
         return info(name)!
     }
 
-    /// Takes an initiator's access away and drops its sessions to the volume at once.
-    public func disallow(name: String, initiator: String) throws -> SANVolumeInfo {
-        guard var volume = volumes[name] else { throw notFound(name) }
+    /// Takes an initiator's access to a volume away: refused if another group grants it;
+    /// returns after the initiator is fenced off the volume.
+    public func disallow(name: String, initiator: String) async throws -> SANVolumeInfo {
+        guard volumes[name] != nil else { throw notFound(name) }
         let normalized = initiator.lowercased()
-        guard volume.metadata.allowedInitiators.contains(normalized) else {
+        let automatic = AccessGroup.automaticName(for: name)
+        let others = groups.values.filter { $0.name != automatic && $0.volumes.contains(name) && $0.initiators.contains(normalized) }.map(\.name).sorted()
+        guard others.isEmpty else {
+            throw SANError(.grantedByGroup, "\(initiator) reaches volume \(name) through group(s) \(others.joined(separator: ", ")); remove it there")
+        }
+        guard groups[automatic]?.initiators.contains(normalized) == true else {
             throw SANError(.notFound, "\(initiator) is not allowed on volume \(name)")
         }
-        volume.metadata.allowedInitiators.removeAll { $0 == normalized }
-        try writeMetadata(volume.metadata)
-        volumes[name] = volume
-        publish(name)
-        let dropped = sessions?.close(target: Self.iqn(configuration.iqnPrefix, name), initiator: normalized) ?? 0
-        logger.info("initiator disallowed", metadata: ["san.volume": .string(name), "iscsi.initiator": .string(normalized), "san.dropped_sessions": .stringConvertible(dropped)])
+        try await revokingChange { $0[automatic]?.initiators.remove(normalized) }
         return info(name)!
     }
 
@@ -281,6 +308,6 @@ public actor VolumeStore {
     func publish(_ name: String) {
         guard let volume = volumes[name] else { return }
         qos.register(target: Self.iqn(configuration.iqnPrefix, name), volume: name, qos: volume.metadata.qos ?? .unlimited)
-        catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Set(volume.metadata.allowedInitiators)))
+        catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups)))
     }
 }

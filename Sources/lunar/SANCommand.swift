@@ -64,7 +64,7 @@ struct SANCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "san",
         abstract: "Run a storage node (iSCSI target, one IQN per volume, and its admin API), or manage its volumes.",
-        subcommands: [SANRunCommand.self, SANVolumeCommand.self, SANQoSCommand.self],
+        subcommands: [SANRunCommand.self, SANVolumeCommand.self, SANGroupCommand.self, SANQoSCommand.self],
         defaultSubcommand: SANRunCommand.self
     )
 }

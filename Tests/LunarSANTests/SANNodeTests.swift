@@ -16,6 +16,7 @@ struct SANNodeTests {
     struct Node: Sendable {
         var endpoints: SANNode.Endpoints
         var admin: SANAdminClient
+        var dataDirectory: String
         var portalHost: String { String(endpoints.portal.split(separator: ":")[0]) }
         var portalPort: Int { Int(endpoints.portal.split(separator: ":")[1])! }
 
@@ -41,7 +42,7 @@ struct SANNodeTests {
             var iterator = started.makeAsyncIterator()
             guard let endpoints = await iterator.next() else { throw SANError(.storageFailure, "the node did not start") }
             let token = try String(contentsOfFile: endpoints.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let node = Node(endpoints: endpoints, admin: SANAdminClient(baseURL: endpoints.admin, token: token))
+            let node = Node(endpoints: endpoints, admin: SANAdminClient(baseURL: endpoints.admin, token: token), dataDirectory: folder)
             do {
                 let result = try await body(node)
                 await group.triggerGracefulShutdown()

@@ -17,6 +17,8 @@ public final class FileBlockDevice: SCSIBlockDevice {
     public let path: String
 
     public var blockCount: UInt64 { blocks.load(ordering: .relaxed) }
+    /// pwrite without O_DIRECT: a write lands in the page cache.
+    public var writesAreBuffered: Bool { true }
 
     /// Opens `path`, creating it with `sizeBytes` when it does not exist.
     public init(path: String, sizeBytes: UInt64? = nil, blockSize: Int = 512) throws {

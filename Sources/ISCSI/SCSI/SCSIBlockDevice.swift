@@ -18,8 +18,12 @@ public protocol SCSIBlockDevice: Sendable {
     func mappingRun(atBlock block: UInt64, limit: UInt64) throws -> (mapped: Bool, blocks: UInt64)
     /// The blocks if they can be read without waiting for the disk (from a cache), else nil.
     func readIfCached(atBlock block: UInt64, count: Int) throws -> ByteBuffer?
+    /// Whether a write without FUA only copies into a cache (the page cache), so a small one may
+    /// run on an event loop. False: every write goes to the I/O threads.
+    var writesAreBuffered: Bool { get }
 }
 
 extension SCSIBlockDevice {
     public func readIfCached(atBlock block: UInt64, count: Int) throws -> ByteBuffer? { nil }
+    public var writesAreBuffered: Bool { false }
 }

@@ -29,7 +29,7 @@ extension SCSILogicalUnit {
             return execute(prefetched)
         }
         // Large writes go to the I/O threads: several of them copy into the page cache in parallel.
-        if allowBufferedWrites, Self.bufferedWriteOpcodes.contains(opcode), opcode == 0x0A || request.cdb[1] & 0x08 == 0,
+        if allowBufferedWrites, device.writesAreBuffered, Self.bufferedWriteOpcodes.contains(opcode), opcode == 0x0A || request.cdb[1] & 0x08 == 0,
             request.dataOut.readableBytes <= Self.maximumInlineWriteBytes, state.withLock({ $0.mode.writeCacheEnabled })
         {
             return execute(request)

@@ -41,6 +41,7 @@ let package = Package(
             name: "ISCSI",
             dependencies: [
                 "CISCSIShims",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -125,7 +125,7 @@ struct AccessGroupTests {
     @Test(arguments: ["disallow", "remove-initiator", "remove-volume"])
     func revokeIsAFence(how: String) async throws {
         try await SANNodeTests.withNode { node in
-            let volume = try await node.admin.createVolume(name: "fenced", size: "16M", qos: SANVolumeQoS(minIOPS: 50, maxIOPS: 400, burstIOPS: 400))
+            let volume = try await node.admin.createVolume(name: "fenced", size: "16M", qos: SANVolumeQoS(minIOPS: 50, maxIOPS: 100, burstIOPS: 100))
             if how == "disallow" {
                 _ = try await node.admin.allow("fenced", initiator: Self.host1)
             } else {
@@ -164,7 +164,7 @@ struct AccessGroupTests {
                 }
             }
             // Let writes flow and pile up in the QoS queue.
-            for _ in 0..<200 where try await node.admin.statistics("fenced").queued < 16 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<1000 where try await node.admin.statistics("fenced").queued < 16 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(try await node.admin.statistics("fenced").queued >= 16)
 
             switch how {

@@ -38,7 +38,7 @@ struct ISCSIKeyNegotiation {
     func answer(key: String, value: String, stage: ISCSILoginStage, session: inout ISCSISessionParameters) -> String? {
         switch key {
         // Declarations handled by the login state machine.
-        case "InitiatorName", "TargetName", "SessionType", "AuthMethod":
+        case "InitiatorName", "TargetName", "SessionType", "AuthMethod", "CHAP_A", "CHAP_I", "CHAP_C", "CHAP_N", "CHAP_R":
             return nil
         case "InitiatorAlias":
             session.initiatorAlias = value

@@ -5,8 +5,33 @@ public struct ISCSILoginStateMachine: Sendable {
     /// Whether an initiator may log in to a target, decided by whoever owns the targets.
     public enum Authorization: Hashable, Sendable {
         case allowed
+        /// Allowed once the initiator proves it knows the secret (CHAP).
+        case allowedWithCHAP(ISCSICHAPCredentials)
         case targetNotFound
         case notAuthorized
+
+        public var isAllowed: Bool {
+            switch self {
+            case .allowed, .allowedWithCHAP: true
+            case .targetNotFound, .notAuthorized: false
+            }
+        }
+    }
+
+    /// Where CHAP stands in this login.
+    enum CHAPState: Hashable, Sendable {
+        case notRequired
+        case required(ISCSICHAPCredentials)
+        case methodChosen(ISCSICHAPCredentials)
+        case challenged(ISCSICHAPCredentials, identifier: UInt8, challenge: [UInt8])
+        case authenticated
+
+        var isPending: Bool {
+            switch self {
+            case .notRequired, .authenticated: false
+            case .required, .methodChosen, .challenged: true
+            }
+        }
     }
 
     public enum Action: Hashable, Sendable {
@@ -32,6 +57,9 @@ public struct ISCSILoginStateMachine: Sendable {
     let limits: ISCSITargetLimits
     let authorize: @Sendable (_ initiatorName: String, _ targetName: String) -> Authorization
     let assignTSIH: @Sendable () -> UInt16
+    let discoveryCredentials: @Sendable (_ initiatorName: String) -> ISCSICHAPCredentials?
+    let makeChallenge: @Sendable () -> (identifier: UInt8, challenge: [UInt8])
+    var chap = CHAPState.notRequired
     var state: State = .awaitingFirstRequest
     var session = ISCSISessionParameters()
     var statusSequenceNumber: UInt32 = 0
@@ -40,11 +68,21 @@ public struct ISCSILoginStateMachine: Sendable {
     public init(
         limits: ISCSITargetLimits = ISCSITargetLimits(),
         authorize: @escaping @Sendable (_ initiatorName: String, _ targetName: String) -> Authorization,
+        discoveryCredentials: @escaping @Sendable (_ initiatorName: String) -> ISCSICHAPCredentials? = { _ in nil },
+        makeChallenge: @escaping @Sendable () -> (identifier: UInt8, challenge: [UInt8]) = ISCSILoginStateMachine.randomChallenge,
         assignTSIH: @escaping @Sendable () -> UInt16
     ) {
         self.limits = limits
         self.authorize = authorize
+        self.discoveryCredentials = discoveryCredentials
+        self.makeChallenge = makeChallenge
         self.assignTSIH = assignTSIH
+    }
+
+    /// A fresh identifier and 16-byte challenge per login, so a recorded response is worthless.
+    public static func randomChallenge() -> (identifier: UInt8, challenge: [UInt8]) {
+        var generator = SystemRandomNumberGenerator()
+        return (UInt8.random(in: 0...255, using: &generator), (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     /// The parameters negotiated so far.
@@ -94,27 +132,42 @@ public struct ISCSILoginStateMachine: Sendable {
                 guard let targetName = offered["TargetName"], !targetName.isEmpty else { return refuse(request, .missingParameter) }
                 switch authorize(initiatorName, targetName) {
                 case .allowed: session.targetName = targetName
+                case .allowedWithCHAP(let credentials):
+                    session.targetName = targetName
+                    chap = .required(credentials)
                 case .targetNotFound: return refuse(request, .notFound)
                 case .notAuthorized: return refuse(request, .authorizationFailure)
                 }
                 answers["TargetPortalGroupTag"] = String(limits.targetPortalGroupTag)
+            } else if let credentials = discoveryCredentials(initiatorName) {
+                chap = .required(credentials)
             }
         }
 
         if currentStage == .securityNegotiation {
-            if let methods = offered["AuthMethod"] {
-                // CHAP comes with accounts; until then only None is offered.
-                guard methods.split(separator: ",").contains("None") else { return refuse(request, .authenticationFailure) }
-                answers["AuthMethod"] = "None"
+            if chap == .notRequired {
+                if let methods = offered["AuthMethod"] {
+                    guard methods.split(separator: ",").contains("None") else { return refuse(request, .authenticationFailure) }
+                    answers["AuthMethod"] = "None"
+                }
+            } else if !negotiateCHAP(offered, into: &answers) {
+                return refuse(request, .authenticationFailure)
             }
         } else if offered["AuthMethod"] != nil {
             answers["AuthMethod"] = "Irrelevant"
         }
+        // Nothing past the security stage until CHAP, when required, has succeeded.
+        if chap.isPending, currentStage != .securityNegotiation {
+            return refuse(request, .authenticationFailure)
+        }
+        // An initiator may ask to leave the security stage while CHAP is under way (libiscsi
+        // does): the target answers without the T bit and the exchange goes on (RFC 7143 §6.2).
+        let transit = request.transit && !chap.isPending
         for pair in ISCSIKeyNegotiation(limits: limits).respond(to: offered, stage: currentStage, into: &session).pairs {
             answers[pair.key] = pair.value
         }
 
-        guard request.transit else {
+        guard transit else {
             state = .negotiating(stage: currentStage)
             return .respond(response(to: request, transit: false, stage: currentStage, next: nextStage, parameters: answers))
         }
@@ -132,6 +185,44 @@ public struct ISCSILoginStateMachine: Sendable {
         return .respond(response(to: request, transit: true, stage: currentStage, next: nextStage, parameters: answers))
     }
 
+    /// One round of CHAP (RFC 7143 §12.1.3): AuthMethod, then CHAP_A, then CHAP_N/CHAP_R (with
+    /// CHAP_I/CHAP_C when the initiator wants the target to prove itself too). False: refuse.
+    mutating func negotiateCHAP(_ offered: ISCSITextParameters, into answers: inout ISCSITextParameters) -> Bool {
+        if let methods = offered["AuthMethod"] {
+            guard case .required(let credentials) = chap, methods.split(separator: ",").contains("CHAP") else { return false }
+            answers["AuthMethod"] = "CHAP"
+            chap = .methodChosen(credentials)
+        }
+        if let algorithms = offered["CHAP_A"] {
+            guard case .methodChosen(let credentials) = chap, algorithms.split(separator: ",").contains(Substring(ISCSICHAP.md5Algorithm)) else { return false }
+            let (identifier, challenge) = makeChallenge()
+            answers["CHAP_A"] = ISCSICHAP.md5Algorithm
+            answers["CHAP_I"] = String(identifier)
+            answers["CHAP_C"] = ISCSICHAP.hex(challenge)
+            chap = .challenged(credentials, identifier: identifier, challenge: challenge)
+        }
+        guard offered["CHAP_N"] != nil || offered["CHAP_R"] != nil else {
+            // Mutual-CHAP keys alone, out of turn, are as wrong as a bad response.
+            return offered["CHAP_I"] == nil && offered["CHAP_C"] == nil
+        }
+        guard case .challenged(let credentials, let identifier, let challenge) = chap, let name = offered["CHAP_N"],
+            let responseText = offered["CHAP_R"], let response = ISCSICHAP.decodeBinary(responseText), response.count == 16,
+            name == credentials.user,
+            ISCSICHAP.constantTimeEqual(response, ISCSICHAP.response(identifier: identifier, secret: credentials.initiatorSecret, challenge: challenge))
+        else { return false }
+        if offered["CHAP_I"] != nil || offered["CHAP_C"] != nil {
+            // Mutual: answer the initiator's challenge, unless it is ours played back.
+            guard let identifierText = offered["CHAP_I"], let theirIdentifier = UInt8(identifierText), let challengeText = offered["CHAP_C"],
+                let theirChallenge = ISCSICHAP.decodeBinary(challengeText), (1...ISCSICHAP.maximumChallengeBytes).contains(theirChallenge.count),
+                theirChallenge != challenge, let targetSecret = credentials.targetSecret
+            else { return false }
+            answers["CHAP_N"] = credentials.targetUser ?? credentials.user
+            answers["CHAP_R"] = ISCSICHAP.hex(ISCSICHAP.response(identifier: theirIdentifier, secret: targetSecret, challenge: theirChallenge))
+        }
+        chap = .authenticated
+        return true
+    }
+
     func response(to request: ISCSILoginRequest, transit: Bool, stage: ISCSILoginStage, next: ISCSILoginStage, parameters: ISCSITextParameters) -> ISCSILoginResponse {
         // Login requests are immediate: CmdSN does not advance; StatSN starts at the initiator's ExpStatSN.
         let statSN = request.expectedStatusSequenceNumber
@@ -141,6 +232,11 @@ public struct ISCSILoginStateMachine: Sendable {
             expectedCommandSequenceNumber: request.commandSequenceNumber,
             maximumCommandSequenceNumber: request.commandSequenceNumber &+ limits.commandWindow &- 1, status: .success, parameters: parameters
         )
+    }
+
+    /// Refuses a login for a reason outside the negotiation (too many failures from the address).
+    public mutating func refuseLogin(_ request: ISCSILoginRequest, status: ISCSILoginResponse.Status) -> Action {
+        refuse(request, status)
     }
 
     mutating func refuse(_ request: ISCSILoginRequest, _ status: ISCSILoginResponse.Status) -> Action {

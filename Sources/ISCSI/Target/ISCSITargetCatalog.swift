@@ -5,6 +5,12 @@ public protocol ISCSITargetCatalog: Sendable {
     func targetNames(visibleTo initiator: String) -> [String]
     /// LUN 0 of a target.
     func logicalUnit(forTarget target: String) -> SCSILogicalUnit?
+    /// CHAP a discovery session from `initiator` must pass; nil: none.
+    func discoveryCredentials(initiator: String) -> ISCSICHAPCredentials?
+}
+
+extension ISCSITargetCatalog {
+    public func discoveryCredentials(initiator: String) -> ISCSICHAPCredentials? { nil }
 }
 
 /// A fixed set of targets, for tests and tools.
@@ -13,10 +19,13 @@ public struct ISCSIStaticCatalog: ISCSITargetCatalog {
         public var unit: SCSILogicalUnit
         /// nil: any initiator.
         public var allowedInitiators: Set<String>?
+        /// Required CHAP, if any.
+        public var credentials: ISCSICHAPCredentials?
 
-        public init(unit: SCSILogicalUnit, allowedInitiators: Set<String>? = nil) {
+        public init(unit: SCSILogicalUnit, allowedInitiators: Set<String>? = nil, credentials: ISCSICHAPCredentials? = nil) {
             self.unit = unit
             self.allowedInitiators = allowedInitiators
+            self.credentials = credentials
         }
     }
 
@@ -28,7 +37,8 @@ public struct ISCSIStaticCatalog: ISCSITargetCatalog {
 
     public func authorize(initiator: String, target: String) -> ISCSILoginStateMachine.Authorization {
         guard let entry = entries[target] else { return .targetNotFound }
-        return entry.allowedInitiators.map { $0.contains(initiator) } ?? true ? .allowed : .notAuthorized
+        guard entry.allowedInitiators.map({ $0.contains(initiator) }) ?? true else { return .notAuthorized }
+        return entry.credentials.map { .allowedWithCHAP($0) } ?? .allowed
     }
 
     public func targetNames(visibleTo initiator: String) -> [String] {

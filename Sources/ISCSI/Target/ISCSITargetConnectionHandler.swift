@@ -43,6 +43,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     let threadPool: NIOThreadPool
     let registry: ISCSISessionRegistry?
     let admission: (any ISCSICommandAdmission)?
+    let throttle: ISCSILoginThrottle?
     var logger: Logger
     var login: ISCSILoginStateMachine
     var session: ISCSISessionParameters?
@@ -63,8 +64,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
     public init(
         catalog: any ISCSITargetCatalog, framing: ISCSIFramingBox, limits: ISCSITargetLimits, logger: Logger,
         threadPool: NIOThreadPool = .singleton, registry: ISCSISessionRegistry? = nil, admission: (any ISCSICommandAdmission)? = nil,
-        assignTSIH: @escaping @Sendable () -> UInt16
+        throttle: ISCSILoginThrottle? = nil, assignTSIH: @escaping @Sendable () -> UInt16
     ) {
+        self.throttle = throttle
         self.registry = registry
         self.admission = admission
         self.catalog = catalog
@@ -72,7 +74,10 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
         self.limits = limits
         self.threadPool = threadPool
         self.logger = logger
-        self.login = ISCSILoginStateMachine(limits: limits, authorize: { catalog.authorize(initiator: $0, target: $1) }, assignTSIH: assignTSIH)
+        self.login = ISCSILoginStateMachine(
+            limits: limits, authorize: { catalog.authorize(initiator: $0, target: $1) },
+            discoveryCredentials: { catalog.discoveryCredentials(initiator: $0) }, assignTSIH: assignTSIH
+        )
     }
 
     /// ExpCmdSN and MaxCmdSN: the window shrinks by every task still held.
@@ -171,11 +176,26 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        switch login.loginRequestReceived(request) {
+        let peer = context.channel.remoteAddress?.ipAddress ?? "-"
+        let action: ISCSILoginStateMachine.Action
+        if let throttle, !throttle.allows(peer) {
+            action = login.refuseLogin(request, status: .authenticationFailure)
+        } else {
+            action = login.loginRequestReceived(request)
+        }
+        switch action {
         case .respond(let response):
             context.writeAndFlush(wrapOutboundOut(response.pdu), promise: nil)
         case .respondAndClose(let response):
-            logger.info("login refused", metadata: ["iscsi.status": .string("\(response.status)"), "iscsi.initiator": .string(login.parameters.initiatorName)])
+            // Never the secrets: the status, who, and from where.
+            logger.info(
+                "login refused",
+                metadata: [
+                    "iscsi.status": .string("\(response.status)"), "iscsi.initiator": .string(login.parameters.initiatorName), "iscsi.source": .string(peer),
+                ]
+            )
+            // Only wrong secrets count: a host retrying a volume it lost must not lock itself out of the others.
+            if response.status == .authenticationFailure { throttle?.recordFailure(peer) }
             isClosing = true
             context.writeAndFlush(wrapOutboundOut(response.pdu)).whenComplete { _ in context.close(promise: nil) }
         case .respondAndEnterFullFeature(let response, let parameters):
@@ -193,7 +213,7 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
                 )
                 // Registered first, then checked again: a fence that ran since the first check
                 // either saw this session in the registry or made this check fail.
-                guard catalog.authorize(initiator: parameters.initiatorName, target: target) == .allowed else {
+                guard catalog.authorize(initiator: parameters.initiatorName, target: target).isAllowed else {
                     logger.notice("access revoked during login", metadata: ["iscsi.initiator": .string(parameters.initiatorName)])
                     isClosing = true
                     context.close(promise: nil)

@@ -21,7 +21,7 @@ public final class ISCSITargetServer: Sendable {
     public static func start(
         host: String, port: Int, catalog: any ISCSITargetCatalog, limits: ISCSITargetLimits = ISCSITargetLimits(), logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
-        admission: (any ISCSICommandAdmission)? = nil
+        admission: (any ISCSICommandAdmission)? = nil, throttle: ISCSILoginThrottle? = ISCSILoginThrottle()
     ) async throws -> ISCSITargetServer {
         let counter = TSIHCounter()
         let sessions = ISCSISessionRegistry()
@@ -48,7 +48,7 @@ public final class ISCSITargetServer: Sendable {
                         ISCSIPDUWriter(sharing: box),
                         ISCSITargetConnectionHandler(
                             catalog: catalog, framing: box, limits: limits, logger: connectionLogger, threadPool: threadPool, registry: sessions,
-                            admission: admission, assignTSIH: { counter.next() }
+                            admission: admission, throttle: throttle, assignTSIH: { counter.next() }
                         )
                     )
                 }

@@ -44,13 +44,39 @@ public struct SANAdminClient: Sendable {
         try await request(.GET, "/v1/volumes/\(escape(name))", as: SANVolumeInfo.self)
     }
 
-    public func createVolume(name: String, size: String, qos: SANVolumeQoS? = nil) async throws -> SANVolumeInfo {
+    public func createVolume(name: String, size: String, qos: SANVolumeQoS? = nil, account: String? = nil) async throws -> SANVolumeInfo {
         struct Create: Encodable {
             var name: String
             var size: String
             var qos: SANVolumeQoS?
+            var account: String?
         }
-        return try await request(.POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos), as: SANVolumeInfo.self)
+        return try await request(.POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos, account: account), as: SANVolumeInfo.self)
+    }
+
+    struct AccountList: Decodable { var accounts: [SANAccountInfo] }
+
+    public func listAccounts() async throws -> [SANAccountInfo] {
+        try await request(.GET, "/v1/accounts", as: AccountList.self).accounts
+    }
+
+    public func account(_ name: String) async throws -> SANAccountInfo {
+        try await request(.GET, "/v1/accounts/\(escape(name))", as: SANAccountInfo.self)
+    }
+
+    public func accountSecrets(_ name: String) async throws -> SANAccountSecrets {
+        try await request(.GET, "/v1/accounts/\(escape(name))/secrets", as: SANAccountSecrets.self)
+    }
+
+    public func createAccount(_ name: String, initiatorSecret: String? = nil, targetSecret: String? = nil) async throws -> SANAccountSecrets {
+        var body = ["name": name]
+        body["initiator_secret"] = initiatorSecret
+        body["target_secret"] = targetSecret
+        return try await request(.POST, "/v1/accounts", body: body, as: SANAccountSecrets.self)
+    }
+
+    public func deleteAccount(_ name: String) async throws {
+        _ = try await send(.DELETE, "/v1/accounts/\(escape(name))", body: nil)
     }
 
     public func setQoS(_ name: String, qos: SANVolumeQoS) async throws -> SANVolumeInfo {

@@ -28,6 +28,11 @@ import NIOCore
 ///     DELETE /v1/groups/{name}/initiators/{iqn}        remove one (fenced before the reply)
 ///     POST   /v1/groups/{name}/volumes {"volume"}      add a volume
 ///     DELETE /v1/groups/{name}/volumes/{volume}        remove one (fenced before the reply)
+///     GET    /v1/accounts                         accounts (never their secrets)
+///     POST   /v1/accounts {"name","initiator_secret"?,"target_secret"?}  create; the secrets, once
+///     GET    /v1/accounts/{name}                  show (no secrets)
+///     GET    /v1/accounts/{name}/secrets          the CHAP secrets, asked for explicitly
+///     DELETE /v1/accounts/{name}                  delete (refused while it owns volumes)
 ///
 /// Every call that takes access away answers only after the initiators that lost it are fenced:
 /// their queued commands dropped, those at the disk finished, their sessions closed.
@@ -40,6 +45,23 @@ enum SANAdminAPI {
         var name: String
         var size: SizeValue
         var qos: SANVolumeQoS?
+        var account: String?
+    }
+
+    struct AccountRequest: Decodable {
+        var name: String
+        var initiatorSecret: String?
+        var targetSecret: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case initiatorSecret = "initiator_secret"
+            case targetSecret = "target_secret"
+        }
+    }
+
+    struct AccountList: Encodable {
+        var accounts: [SANAccountInfo]
     }
 
     struct NodeQoSRequest: Decodable {
@@ -124,7 +146,7 @@ enum SANAdminAPI {
         volumes.post(
             use: guarded { request, _ in
                 let body = try await decode(CreateRequest.self, request)
-                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes, qos: body.qos), status: .created)
+                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes, qos: body.qos, account: body.account), status: .created)
             }
         )
         volumes.get(":name", use: guarded { _, context in try json(try await store.show(try name(context))) })
@@ -200,6 +222,23 @@ enum SANAdminAPI {
             use: guarded { _, context in
                 guard let volume = context.parameters.get("volume") else { throw SANError(.invalidName, "no volume name") }
                 return try json(try await store.removeVolume(volume, fromGroup: try name(context)))
+            }
+        )
+        let accounts = router.group("v1/accounts")
+        accounts.get(use: guarded { _, _ in try json(AccountList(accounts: await store.listAccounts())) })
+        accounts.post(
+            use: guarded { request, _ in
+                let body = try await decode(AccountRequest.self, request)
+                return try json(try await store.createAccount(body.name, initiatorSecret: body.initiatorSecret, targetSecret: body.targetSecret), status: .created)
+            }
+        )
+        accounts.get(":name", use: guarded { _, context in try json(try await store.showAccount(try name(context))) })
+        accounts.get(":name/secrets", use: guarded { _, context in try json(try await store.accountSecrets(try name(context))) })
+        accounts.delete(
+            ":name",
+            use: guarded { _, context in
+                try await store.deleteAccount(try name(context))
+                return Response(status: .noContent)
             }
         )
         router.get("v1/qos", use: guarded { _, _ in try json(store.qos.settings) })

@@ -8,6 +8,8 @@ final class SANCatalog: ISCSITargetCatalog {
     struct Entry: Sendable {
         var unit: SCSILogicalUnit
         var allowedInitiators: Set<String>
+        /// The owning account's CHAP, when the volume has one.
+        var credentials: ISCSICHAPCredentials? = nil
     }
 
     let entries = Mutex<[String: Entry]>([:])
@@ -18,7 +20,8 @@ final class SANCatalog: ISCSITargetCatalog {
 
     func authorize(initiator: String, target: String) -> ISCSILoginStateMachine.Authorization {
         guard let entry = entries.withLock({ $0[target] }) else { return .targetNotFound }
-        return entry.allowedInitiators.contains(initiator.lowercased()) ? .allowed : .notAuthorized
+        guard entry.allowedInitiators.contains(initiator.lowercased()) else { return .notAuthorized }
+        return entry.credentials.map { .allowedWithCHAP($0) } ?? .allowed
     }
 
     func targetNames(visibleTo initiator: String) -> [String] {

@@ -65,6 +65,8 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
 
     public var volumesDirectory: String { (dataDirectory as NSString).appendingPathComponent("san/volumes") }
     public var tokenFile: String { (dataDirectory as NSString).appendingPathComponent(Self.tokenFileName) }
+    public var accountsFile: String { (dataDirectory as NSString).appendingPathComponent("san/accounts.json") }
+    public var secretKeyFile: String { (dataDirectory as NSString).appendingPathComponent("san/secrets.key") }
     public var groupsFile: String { (dataDirectory as NSString).appendingPathComponent("san/groups.json") }
     public var capacityFile: String { (dataDirectory as NSString).appendingPathComponent("san/capacity.json") }
 

@@ -19,6 +19,10 @@ public struct SANError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let groupNotFound = Code(name: "group_not_found", httpStatus: 404)
         public static let groupExists = Code(name: "group_exists", httpStatus: 409)
         public static let grantedByGroup = Code(name: "granted_by_group", httpStatus: 409)
+        public static let accountNotFound = Code(name: "account_not_found", httpStatus: 404)
+        public static let accountExists = Code(name: "account_exists", httpStatus: 409)
+        public static let accountInUse = Code(name: "account_in_use", httpStatus: 409)
+        public static let invalidSecret = Code(name: "invalid_secret", httpStatus: 400)
         public static let limitExceeded = Code(name: "limit_exceeded", httpStatus: 409)
         public static let storageFailure = Code(name: "storage_failure", httpStatus: 500)
     }

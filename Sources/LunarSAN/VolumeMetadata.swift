@@ -17,9 +17,11 @@ struct VolumeMetadata: Codable, Sendable, Hashable {
     var created: Date
     /// nil: ``SANVolumeQoS/unlimited`` (volumes made before QoS existed).
     var qos: SANVolumeQoS?
+    /// The owning account: logins need CHAP with its secrets.
+    var account: String?
 
     enum CodingKeys: String, CodingKey {
-        case format, name, serial, naa, created, qos
+        case format, name, serial, naa, created, qos, account
         case sizeBytes = "size_bytes"
         case blockSize = "block_size"
         case allowedInitiators = "allowed_initiators"

@@ -29,6 +29,9 @@ public actor VolumeStore {
     var volumes: [String: Volume] = [:]
     /// Volume access groups, by name (`groups.json`).
     var groups: [String: AccessGroup] = [:]
+    /// Accounts, by name (`accounts.json`, secrets sealed with `secrets`).
+    var accounts: [String: SANAccount] = [:]
+    nonisolated let secrets: SecretBox
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
 
@@ -44,6 +47,8 @@ public actor VolumeStore {
             )
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.volumesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.secrets = try SecretBox.loadOrCreate(configuration.secretKeyFile)
+        let accounts = try Self.loadAccounts(configuration.accountsFile, box: secrets)
         var loaded: [String: Volume] = [:]
         let names = try FileManager.default.contentsOfDirectory(atPath: configuration.volumesDirectory)
         for file in names where file.hasSuffix(".json") {
@@ -88,6 +93,7 @@ public actor VolumeStore {
         // A group naming a volume that is gone (deleted by a crash between the two files) drops it.
         for name in groups.keys { groups[name]?.volumes.formIntersection(loaded.keys) }
         self.groups = groups
+        self.accounts = accounts
         if !migrated.isEmpty {
             try Self.writeGroups(groups, to: configuration.groupsFile)
             for name in migrated {
@@ -98,7 +104,13 @@ public actor VolumeStore {
         for (name, volume) in self.volumes {
             let target = Self.iqn(configuration.iqnPrefix, name)
             self.qos.register(target: target, volume: name, qos: volume.metadata.qos ?? .unlimited)
-            catalog.publish(target: target, entry: .init(unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups)))
+            catalog.publish(
+                target: target,
+                entry: .init(
+                    unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups),
+                    credentials: volume.metadata.account.flatMap { accounts[$0]?.credentials }
+                )
+            )
         }
         logger.info("volumes loaded", metadata: ["san.volumes": .stringConvertible(loaded.count)])
     }
@@ -151,7 +163,7 @@ public actor VolumeStore {
             name: name, sizeBytes: volume.metadata.sizeBytes, allocatedBytes: allocated, iqn: iqn, lun: 0, serial: volume.metadata.serial,
             naa: "0x" + String(naa, radix: 16), allowedInitiators: Self.initiators(of: name, in: groups).sorted(),
             sessions: Array(Set((sessions?.sessions(target: iqn) ?? []).map(\.initiator))).sorted(),
-            created: ISO8601DateFormatter().string(from: volume.metadata.created), qos: volume.metadata.qos ?? .unlimited
+            created: ISO8601DateFormatter().string(from: volume.metadata.created), qos: volume.metadata.qos ?? .unlimited, account: volume.metadata.account
         )
     }
 
@@ -159,7 +171,7 @@ public actor VolumeStore {
 
     // MARK: Changes
 
-    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil) throws -> SANVolumeInfo {
+    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil, account: String? = nil) throws -> SANVolumeInfo {
         guard VolumeMetadata.validName(name) else {
             throw SANError(.invalidName, "volume names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
         }
@@ -169,11 +181,12 @@ public actor VolumeStore {
         }
         try checkSize(sizeBytes)
         if let problem = qos?.problem { throw SANError(.invalidQoS, problem) }
+        if let account, accounts[account] == nil { throw accountNotFound(account) }
         var generator = SystemRandomNumberGenerator()
         let serial = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         let metadata = VolumeMetadata(
             name: name, sizeBytes: sizeBytes, blockSize: 512, serial: serial, naa: UInt64.random(in: 1...0x0FFF_FFFF_FFFF_FFFF, using: &generator),
-            allowedInitiators: [], created: Date(), qos: qos
+            allowedInitiators: [], created: Date(), qos: qos, account: account
         )
         let image = Self.imagePath(directory, name)
         try? DurableFile.remove(image)  // a leftover of an interrupted create
@@ -308,6 +321,12 @@ public actor VolumeStore {
     func publish(_ name: String) {
         guard let volume = volumes[name] else { return }
         qos.register(target: Self.iqn(configuration.iqnPrefix, name), volume: name, qos: volume.metadata.qos ?? .unlimited)
-        catalog.publish(target: Self.iqn(configuration.iqnPrefix, name), entry: .init(unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups)))
+        catalog.publish(
+            target: Self.iqn(configuration.iqnPrefix, name),
+            entry: .init(
+                unit: volume.unit, allowedInitiators: Self.initiators(of: name, in: groups),
+                credentials: volume.metadata.account.flatMap { accounts[$0]?.credentials }
+            )
+        )
     }
 }

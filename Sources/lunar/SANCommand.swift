@@ -64,7 +64,7 @@ struct SANCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "san",
         abstract: "Run a storage node (iSCSI target, one IQN per volume, and its admin API), or manage its volumes.",
-        subcommands: [SANRunCommand.self, SANVolumeCommand.self, SANGroupCommand.self, SANQoSCommand.self],
+        subcommands: [SANRunCommand.self, SANVolumeCommand.self, SANGroupCommand.self, SANAccountCommand.self, SANQoSCommand.self],
         defaultSubcommand: SANRunCommand.self
     )
 }
@@ -132,7 +132,7 @@ struct SANClientOptions: ParsableArguments {
             ("lun", String(volume.lun)), ("serial", volume.serial), ("naa", volume.naa),
             ("allowed initiators", volume.allowedInitiators.joined(separator: ", ")), ("sessions", volume.sessions.joined(separator: ", ")),
             ("created", volume.created),
-        ] + (volume.qos.map { [("qos", "min \($0.minIOPS) / max \($0.maxIOPS) / burst \($0.burstIOPS) IOPS")] } ?? [])
+        ] + (volume.account.map { [("account", $0 + " (CHAP required)")] } ?? []) + (volume.qos.map { [("qos", "min \($0.minIOPS) / max \($0.maxIOPS) / burst \($0.burstIOPS) IOPS")] } ?? [])
         for (field, value) in rows { Swift.print(field.padding(toLength: 19, withPad: " ", startingAt: 0) + " " + value) }
     }
 }
@@ -158,6 +158,7 @@ struct SANVolumeCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Guaranteed 4 KiB-equivalent IOPS (with --max and --burst; default: no QoS limits).") var min: Int?
         @Option(name: .long, help: "Sustained IOPS cap.") var max: Int?
         @Option(name: .long, help: "IOPS cap while burst credit lasts (default: --max).") var burst: Int?
+        @Option(name: .long, help: "The owning account: logins then need CHAP with its secrets.") var account: String?
         @OptionGroup var options: SANClientOptions
 
         func run() async throws {
@@ -166,7 +167,7 @@ struct SANVolumeCommand: AsyncParsableCommand {
                 guard let min, let max else { throw ValidationError("give --min and --max together (and optionally --burst)") }
                 qos = SANVolumeQoS(minIOPS: min, maxIOPS: max, burstIOPS: burst ?? max)
             }
-            try await Output.run { try options.print(try await options.client().createVolume(name: name, size: size, qos: qos)) }
+            try await Output.run { try options.print(try await options.client().createVolume(name: name, size: size, qos: qos, account: account)) }
         }
     }
 

@@ -210,3 +210,35 @@ final class AcknowledgedWrites: Sendable {
 
     func latest() -> [UInt64: Stamp] { stamps.withLock { $0 } }
 }
+
+/// Accounts: CHAP identities that own volumes, their secrets sealed at rest.
+struct AccountTests {
+    @Test func accountsSurviveARestartSealedAndVolumesTheyOwnRequireCHAP() async throws {
+        let folder = VolumeStoreTests.folder()
+        var configuration = SANConfiguration(dataDirectory: folder)
+        configuration.capacityIOPS = 1_000_000
+        do {
+            let store = try VolumeStore(configuration: configuration, logger: VolumeStoreTests.quiet)
+            let secrets = try await store.createAccount("acme", initiatorSecret: "Initiator-1234", targetSecret: nil)
+            #expect(secrets.initiatorSecret == "Initiator-1234" && (12...16).contains(secrets.targetSecret.count))
+            _ = try await store.create(name: "owned", sizeBytes: 8 << 20, account: "acme")
+            _ = try await store.allow(name: "owned", initiator: AccessGroupTests.host1)
+        }
+        let sealed = try String(contentsOfFile: configuration.accountsFile, encoding: .utf8)
+        #expect(sealed.contains("acme") && !sealed.contains("Initiator-1234"))
+
+        let store = try VolumeStore(configuration: configuration, logger: VolumeStoreTests.quiet)
+        #expect(try await store.accountSecrets("acme").initiatorSecret == "Initiator-1234")
+        #expect(try await store.showAccount("acme").volumes == ["owned"])
+        guard case .allowedWithCHAP(let credentials) = store.catalog.authorize(initiator: AccessGroupTests.host1, target: "iqn.2026-11.org.lunar:owned") else {
+            Issue.record("a volume with an account must require CHAP")
+            return
+        }
+        #expect(credentials.user == "acme" && credentials.initiatorSecret == Array("Initiator-1234".utf8))
+        await #expect(throws: SANError.self) { try await store.deleteAccount("acme") }
+
+        // A different key cannot open them: the node refuses to start rather than lose them.
+        try Data((0..<32).map { _ in UInt8(7) }).write(to: URL(fileURLWithPath: configuration.secretKeyFile))
+        #expect(throws: SANError.self) { _ = try VolumeStore(configuration: configuration, logger: VolumeStoreTests.quiet) }
+    }
+}

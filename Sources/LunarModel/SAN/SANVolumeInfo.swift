@@ -15,12 +15,15 @@ public struct SANVolumeInfo: Codable, Sendable, Hashable {
     /// ISO 8601.
     public var created: String
     public var qos: SANVolumeQoS?
+    /// The owning account (CHAP user), if any.
+    public var account: String?
 
     public init(
         name: String, sizeBytes: UInt64, allocatedBytes: UInt64, iqn: String, lun: Int, serial: String, naa: String, allowedInitiators: [String],
-        sessions: [String], created: String, qos: SANVolumeQoS? = nil
+        sessions: [String], created: String, qos: SANVolumeQoS? = nil, account: String? = nil
     ) {
         self.qos = qos
+        self.account = account
         self.name = name
         self.sizeBytes = sizeBytes
         self.allocatedBytes = allocatedBytes
@@ -34,7 +37,7 @@ public struct SANVolumeInfo: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, iqn, lun, serial, naa, sessions, created, qos
+        case name, iqn, lun, serial, naa, sessions, created, qos, account
         case sizeBytes = "size_bytes"
         case allocatedBytes = "allocated_bytes"
         case allowedInitiators = "allowed_initiators"

@@ -1,0 +1,125 @@
+import Foundation
+import ISCSI
+import LunarModel
+
+/// A SAN account: owns volumes; logins to them need CHAP with its secrets.
+struct SANAccount: Sendable, Hashable {
+    var name: String
+    var initiatorSecret: String
+    var targetSecret: String
+    var created: Date
+
+    /// The account's file form: secrets sealed with the node's key.
+    struct Stored: Codable {
+        var name: String
+        var initiatorSecret: String
+        var targetSecret: String
+        var created: Date
+
+        enum CodingKeys: String, CodingKey {
+            case name, created
+            case initiatorSecret = "initiator_secret_sealed"
+            case targetSecret = "target_secret_sealed"
+        }
+    }
+
+    struct File: Codable {
+        var format = 1
+        var accounts: [Stored]
+    }
+
+    var credentials: ISCSICHAPCredentials {
+        ISCSICHAPCredentials(user: name, initiatorSecret: Array(initiatorSecret.utf8), targetUser: name, targetSecret: Array(targetSecret.utf8))
+    }
+
+    static let maximumAccounts = 4096
+
+    /// 16 characters from an alphabet without look-alikes.
+    static func generateSecret() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<16).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+}
+
+extension VolumeStore {
+    static func loadAccounts(_ path: String, box: SecretBox) throws -> [String: SANAccount] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        let file: SANAccount.File
+        do {
+            file = try VolumeMetadata.decoder.decode(SANAccount.File.self, from: data)
+        } catch {
+            throw SANError(.storageFailure, "cannot read accounts \(path): \(error)")
+        }
+        guard file.format <= 1 else { throw SANError(.storageFailure, "\(path) was written by a newer Lunar (format \(file.format)); upgrade this node") }
+        var accounts: [String: SANAccount] = [:]
+        for stored in file.accounts {
+            accounts[stored.name] = SANAccount(
+                name: stored.name, initiatorSecret: try box.open(stored.initiatorSecret), targetSecret: try box.open(stored.targetSecret),
+                created: stored.created
+            )
+        }
+        return accounts
+    }
+
+    func writeAccounts(_ accounts: [String: SANAccount]) throws {
+        let stored = try accounts.values.sorted { $0.name < $1.name }.map {
+            SANAccount.Stored(name: $0.name, initiatorSecret: try secrets.seal($0.initiatorSecret), targetSecret: try secrets.seal($0.targetSecret), created: $0.created)
+        }
+        try DurableFile.write(try VolumeMetadata.encoder.encode(SANAccount.File(accounts: stored)), to: configuration.accountsFile)
+    }
+
+    func accountNotFound(_ name: String) -> SANError { SANError(.accountNotFound, "no account named \(name)") }
+
+    func accountInfo(_ account: SANAccount) -> SANAccountInfo {
+        SANAccountInfo(
+            name: account.name, volumes: volumes.values.filter { $0.metadata.account == account.name }.map(\.metadata.name).sorted(),
+            created: ISO8601DateFormatter().string(from: account.created)
+        )
+    }
+
+    public func listAccounts() -> [SANAccountInfo] {
+        accounts.values.sorted { $0.name < $1.name }.map(accountInfo)
+    }
+
+    public func showAccount(_ name: String) throws -> SANAccountInfo {
+        guard let account = accounts[name] else { throw accountNotFound(name) }
+        return accountInfo(account)
+    }
+
+    /// The secrets, for whoever hands out connections (the management server's grants).
+    public func accountSecrets(_ name: String) throws -> SANAccountSecrets {
+        guard let account = accounts[name] else { throw accountNotFound(name) }
+        return SANAccountSecrets(name: name, initiatorSecret: account.initiatorSecret, targetSecret: account.targetSecret)
+    }
+
+    public func createAccount(_ name: String, initiatorSecret: String?, targetSecret: String?) throws -> SANAccountSecrets {
+        guard VolumeMetadata.validName(name) else {
+            throw SANError(.invalidName, "account names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
+        }
+        guard accounts[name] == nil else { throw SANError(.accountExists, "an account named \(name) exists") }
+        guard accounts.count < SANAccount.maximumAccounts else { throw SANError(.limitExceeded, "this node holds at most \(SANAccount.maximumAccounts) accounts") }
+        let initiator = initiatorSecret ?? SANAccount.generateSecret()
+        let target = targetSecret ?? SANAccount.generateSecret()
+        for secret in [initiator, target] { if let problem = SANAccountSecrets.problem(secret) { throw SANError(.invalidSecret, problem) } }
+        // Mutual CHAP with the same secret both ways would let a reflection attack through.
+        guard initiator != target else { throw SANError(.invalidSecret, "the initiator and target secrets must differ") }
+        var changed = accounts
+        changed[name] = SANAccount(name: name, initiatorSecret: initiator, targetSecret: target, created: Date())
+        try writeAccounts(changed)
+        accounts = changed
+        logger.info("account created", metadata: ["san.account": .string(name)])
+        return SANAccountSecrets(name: name, initiatorSecret: initiator, targetSecret: target)
+    }
+
+    public func deleteAccount(_ name: String) throws {
+        guard accounts[name] != nil else { throw accountNotFound(name) }
+        let owned = volumes.values.filter { $0.metadata.account == name }.map(\.metadata.name).sorted()
+        guard owned.isEmpty else { throw SANError(.accountInUse, "account \(name) owns volume(s) \(owned.joined(separator: ", ")); delete them first") }
+        var changed = accounts
+        changed[name] = nil
+        try writeAccounts(changed)
+        accounts = changed
+        logger.info("account deleted", metadata: ["san.account": .string(name)])
+    }
+}

@@ -169,14 +169,16 @@ struct CHAPTests {
 
     // MARK: libiscsi
 
-    static func withSecuredTarget(_ body: (Int) async throws -> Void) async throws {
+    static func withSecuredTarget(targetSecret: String? = nil, _ body: (Int) async throws -> Void) async throws {
         let file = NSTemporaryDirectory() + "lunar-chap-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
         let device = try FileBlockDevice(path: file, sizeBytes: 16 << 20)
         let catalog = ISCSIStaticCatalog([
             Self.target: .init(
                 unit: SCSILogicalUnit(device: device, serial: "chap", naa: 0x99), allowedInitiators: [Self.libiscsiInitiator],
-                credentials: ISCSICHAPCredentials(user: "acme", initiatorSecret: Array("secretsecret12".utf8))
+                credentials: ISCSICHAPCredentials(
+                    user: "acme", initiatorSecret: Array("secretsecret12".utf8), targetUser: "acme", targetSecret: targetSecret.map { Array($0.utf8) }
+                )
             )
         ])
         let server = try await ISCSITargetServer.start(host: "127.0.0.1", port: 0, catalog: catalog, logger: InitiatorTests.quiet)
@@ -186,6 +188,26 @@ struct CHAPTests {
         } catch {
             try await server.shutdown()
             throw error
+        }
+    }
+
+    @Test func theSwiftInitiatorDoesOneWayAndMutualCHAP() async throws {
+        try await Self.withSecuredTarget(targetSecret: "targetsecret34") { port in
+            func login(_ chap: ISCSIInitiatorSession.Configuration.CHAP?) async throws -> ISCSIInitiatorSession {
+                var configuration = ISCSIInitiatorSession.Configuration(initiatorName: Self.libiscsiInitiator, targetName: Self.target)
+                configuration.chap = chap
+                return try await ISCSIInitiatorSession.login(host: "127.0.0.1", port: port, configuration: configuration, logger: InitiatorTests.quiet)
+            }
+            let oneWay = try await login(.init(user: "acme", secret: "secretsecret12"))
+            try await oneWay.clearUnitAttentions()
+            #expect(try await oneWay.readCapacity().blockSize == 512)
+            await oneWay.logout()
+            let mutual = try await login(.init(user: "acme", secret: "secretsecret12", targetSecret: "targetsecret34"))
+            await mutual.logout()
+            // A target that cannot prove the expected secret is refused by the initiator.
+            await #expect(throws: ISCSIInitiatorError.self) { _ = try await login(.init(user: "acme", secret: "secretsecret12", targetSecret: "impostor-secret")) }
+            await #expect(throws: ISCSIInitiatorError.self) { _ = try await login(.init(user: "acme", secret: "wrongsecret999")) }
+            await #expect(throws: ISCSIInitiatorError.self) { _ = try await login(nil) }
         }
     }
 

@@ -20,6 +20,21 @@ public final class ISCSIInitiatorSession: Sendable {
         public var initialR2T = false
         /// Connect and login must finish within this.
         public var loginTimeout: Duration = .seconds(10)
+        /// Log in with CHAP (a security stage first); nil: no authentication.
+        public var chap: CHAP?
+
+        public struct CHAP: Sendable, Hashable {
+            public var user: String
+            public var secret: String
+            /// Mutual CHAP: the secret the target must prove it knows (its CHAP_N is not checked).
+            public var targetSecret: String?
+
+            public init(user: String, secret: String, targetSecret: String? = nil) {
+                self.user = user
+                self.secret = secret
+                self.targetSecret = targetSecret
+            }
+        }
 
         public init(initiatorName: String, targetName: String?, isid: UInt64 = 0x8000_0000_0001) {
             self.initiatorName = initiatorName
@@ -42,7 +57,8 @@ public final class ISCSIInitiatorSession: Sendable {
         self.tsih = tsih
     }
 
-    /// Connects to `host:port` and logs in (operational negotiation only: no CHAP yet).
+    /// Connects to `host:port` and logs in: CHAP first when configured, then operational
+    /// negotiation.
     public static func login(
         host: String, port: Int, configuration: Configuration, logger: Logger = Logger(label: "iscsi.initiator"),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -73,6 +89,59 @@ public final class ISCSIInitiatorSession: Sendable {
         } catch {
             try? await channel.close()
             throw error
+        }
+    }
+
+    /// One login request and its (successful) response.
+    static func exchange(
+        _ parameters: ISCSITextParameters, transit: Bool, channel: any Channel, handler: NIOLoopBound<ISCSIInitiatorHandler>, configuration: Configuration,
+        timeout: TimeAmount
+    ) async throws -> ISCSILoginResponse {
+        let request = ISCSILoginRequest(
+            transit: transit, currentStage: .securityNegotiation, nextStage: .operationalNegotiation, isid: configuration.isid,
+            initiatorTaskTag: 0, commandSequenceNumber: 1, expectedStatusSequenceNumber: 0, parameters: parameters
+        )
+        let promise = channel.eventLoop.makePromise(of: ISCSILoginResponse.self)
+        channel.eventLoop.execute { handler.value.sendLogin(request, promise: promise) }
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { promise.fail(ISCSIInitiatorError.timedOut) }
+        let response = try await promise.futureResult.get()
+        deadline.cancel()
+        guard response.status == .success else {
+            throw ISCSIInitiatorError.loginRefused(status: response.status.rawValue, reason: "\(response.status)")
+        }
+        return response
+    }
+
+    /// The security stage with CHAP (RFC 7143 §12.1.3), mutual when a target secret is given.
+    static func authenticate(
+        _ chap: Configuration.CHAP, first: ISCSITextParameters, channel: any Channel, handler: NIOLoopBound<ISCSIInitiatorHandler>,
+        configuration: Configuration, timeout: TimeAmount
+    ) async throws {
+        var opening = ISCSITextParameters()
+        for key in ["InitiatorName", "TargetName", "SessionType"] { opening[key] = first[key] }
+        opening["AuthMethod"] = "CHAP"
+        let chosen = try await exchange(opening, transit: false, channel: channel, handler: handler, configuration: configuration, timeout: timeout)
+        guard chosen.parameters["AuthMethod"] == "CHAP" else { throw ISCSIInitiatorError.protocolViolation("the target did not agree to CHAP") }
+        let offer = try await exchange(["CHAP_A": ISCSICHAP.md5Algorithm], transit: false, channel: channel, handler: handler, configuration: configuration, timeout: timeout)
+        guard offer.parameters["CHAP_A"] == ISCSICHAP.md5Algorithm, let identifierText = offer.parameters["CHAP_I"], let identifier = UInt8(identifierText),
+            let challengeText = offer.parameters["CHAP_C"], let challenge = ISCSICHAP.decodeBinary(challengeText)
+        else { throw ISCSIInitiatorError.protocolViolation("malformed CHAP challenge") }
+        var answer = ISCSITextParameters()
+        answer["CHAP_N"] = chap.user
+        answer["CHAP_R"] = ISCSICHAP.hex(ISCSICHAP.response(identifier: identifier, secret: Array(chap.secret.utf8), challenge: challenge))
+        var ours: (identifier: UInt8, challenge: [UInt8])?
+        if chap.targetSecret != nil {
+            let mine = ISCSILoginStateMachine.randomChallenge()
+            ours = mine
+            answer["CHAP_I"] = String(mine.identifier)
+            answer["CHAP_C"] = ISCSICHAP.hex(mine.challenge)
+        }
+        let verdict = try await exchange(answer, transit: true, channel: channel, handler: handler, configuration: configuration, timeout: timeout)
+        if let ours, let targetSecret = chap.targetSecret {
+            let expected = ISCSICHAP.response(identifier: ours.identifier, secret: Array(targetSecret.utf8), challenge: ours.challenge)
+            guard let text = verdict.parameters["CHAP_R"], let proof = ISCSICHAP.decodeBinary(text), ISCSICHAP.constantTimeEqual(proof, expected) else {
+                throw ISCSIInitiatorError.loginRefused(status: 0x0201, reason: "the target failed mutual CHAP")
+            }
         }
     }
 
@@ -110,6 +179,11 @@ public final class ISCSIInitiatorSession: Sendable {
         negotiated.initialR2T = true
         negotiated.immediateData = true
         var parameters = offered
+        if let chap = configuration.chap {
+            try await authenticate(chap, first: offered, channel: channel, handler: handler, configuration: configuration, timeout: timeout)
+            parameters = offered
+            for key in ["InitiatorName", "TargetName", "SessionType"] { parameters[key] = nil }
+        }
         for round in 0..<8 {
             let request = ISCSILoginRequest(
                 transit: true, currentStage: .operationalNegotiation, nextStage: .fullFeaturePhase, isid: configuration.isid,

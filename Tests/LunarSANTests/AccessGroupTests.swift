@@ -242,3 +242,71 @@ struct AccountTests {
         #expect(throws: SANError.self) { _ = try VolumeStore(configuration: configuration, logger: VolumeStoreTests.quiet) }
     }
 }
+
+/// SCSI-3 persistent reservations across groups, CHAP and fencing: a preempt-and-abort from one
+/// host fences the other at the SCSI level; the reservation outlives the revoke and a restart.
+struct ReservationFencingTests {
+    /// APTPL is set on REGISTER: reservations then persist through power loss (SPC-4 §5.14.5).
+    static func persistentReserveOut(serviceAction: UInt8, type: UInt8 = 0, key: UInt64, serviceActionKey: UInt64) -> ISCSIInitiatorRequest {
+        var parameters = ByteBuffer()
+        parameters.writeInteger(key)
+        parameters.writeInteger(serviceActionKey)
+        parameters.writeBytes([0, 0, 0, 0, serviceAction == 0 ? 0x01 : 0, 0, 0, 0])
+        return ISCSIInitiatorRequest(cdb: [0x5F, serviceAction, type, 0, 0, 0, 0, 0, 24, 0], dataOut: parameters)
+    }
+
+    static func write(_ session: ISCSIInitiatorSession) async throws -> UInt8 {
+        try await session.execute(ISCSIInitiatorSession.write16(lba: 0, data: ByteBuffer(repeating: 9, count: 512), blockSize: 512)).status
+    }
+
+    @Test func preemptAndAbortFencesTheOtherHostAndTheReservationOutlivesRevokeAndRestart() async throws {
+        let folder = VolumeStoreTests.folder()
+        let target = try await SANNodeTests.withNode(dataDirectory: folder) { node -> String in
+            let secrets = try await node.admin.createAccount("acme")
+            let volume = try await node.admin.createVolume(name: "shared", size: "8M", account: "acme")
+            _ = try await node.admin.createGroup("cluster")
+            for host in [AccessGroupTests.host1, AccessGroupTests.host2] { _ = try await node.admin.addInitiator(host, toGroup: "cluster") }
+            _ = try await node.admin.addVolume("shared", toGroup: "cluster")
+            func login(_ host: String) async throws -> ISCSIInitiatorSession {
+                var configuration = ISCSIInitiatorSession.Configuration(initiatorName: host, targetName: volume.iqn)
+                configuration.chap = .init(user: "acme", secret: secrets.initiatorSecret, targetSecret: secrets.targetSecret)
+                let session = try await ISCSIInitiatorSession.login(
+                    host: node.portalHost, port: node.portalPort, configuration: configuration, logger: VolumeStoreTests.quiet
+                )
+                try await session.clearUnitAttentions()
+                return session
+            }
+            let one = try await login(AccessGroupTests.host1)
+            let two = try await login(AccessGroupTests.host2)
+            // host1 registers and holds WRITE EXCLUSIVE; host2 registers and is kept out.
+            #expect(try await one.execute(Self.persistentReserveOut(serviceAction: 0, key: 0, serviceActionKey: 0x11)).status == 0)
+            #expect(try await one.execute(Self.persistentReserveOut(serviceAction: 1, type: 1, key: 0x11, serviceActionKey: 0)).status == 0)
+            #expect(try await two.execute(Self.persistentReserveOut(serviceAction: 0, key: 0, serviceActionKey: 0x22)).status == 0)
+            #expect(try await Self.write(two) == 0x18)
+            #expect(try await Self.write(one) == 0)
+            // host2 preempts and aborts: now host1 is the one kept out.
+            #expect(try await two.execute(Self.persistentReserveOut(serviceAction: 5, type: 1, key: 0x22, serviceActionKey: 0x11)).status == 0)
+            #expect(try await Self.write(two) == 0)
+            let first = try await one.execute(ISCSIInitiatorSession.write16(lba: 0, data: ByteBuffer(repeating: 1, count: 512), blockSize: 512))
+            #expect(first.status == 0x02 && first.sense?.key == 0x06, "a unit attention tells host1 its registration went")
+            #expect(try await Self.write(one) == 0x18)
+            // The revoke fences host1's session; host2's reservation stays.
+            _ = try await node.admin.removeInitiator(AccessGroupTests.host1, fromGroup: "cluster")
+            await #expect(throws: (any Error).self) { _ = try await Self.write(one) }
+            #expect(try await Self.write(two) == 0)
+            await two.logout()
+            return volume.iqn
+        }
+        // After a restart host2 still holds it: another registrant is kept out.
+        try await SANNodeTests.withNode(dataDirectory: folder) { node in
+            let secrets = try await node.admin.accountSecrets("acme")
+            _ = try await node.admin.addInitiator("iqn.2026-11.org.example:host3", toGroup: "cluster")
+            var configuration = ISCSIInitiatorSession.Configuration(initiatorName: "iqn.2026-11.org.example:host3", targetName: target)
+            configuration.chap = .init(user: "acme", secret: secrets.initiatorSecret)
+            let three = try await ISCSIInitiatorSession.login(host: node.portalHost, port: node.portalPort, configuration: configuration, logger: VolumeStoreTests.quiet)
+            try await three.clearUnitAttentions()
+            #expect(try await Self.write(three) == 0x18)
+            await three.logout()
+        }
+    }
+}

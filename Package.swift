@@ -53,7 +53,7 @@ let package = Package(
         // Storage provider contract and built-in providers.
         .target(
             name: "LunarStorage",
-            dependencies: ["LunarModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LunarModel", "LunarClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The storage node.
@@ -141,7 +141,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "LunarStorageTests", dependencies: ["LunarStorage", "LunarModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LunarStorageTests",
+            dependencies: [
+                "LunarStorage", "LunarModel", "LunarSAN", "LunarClient", "ISCSI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LunarServerTests",
             dependencies: [

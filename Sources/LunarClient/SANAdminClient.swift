@@ -54,6 +54,15 @@ public struct SANAdminClient: Sendable {
         return try await request(.POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos, account: account), as: SANVolumeInfo.self)
     }
 
+    public func capacity() async throws -> SANNodeCapacity {
+        try await request(.GET, "/v1/capacity", as: SANNodeCapacity.self)
+    }
+
+    /// The node's iSCSI portal, HOST:PORT.
+    public func portal() async throws -> String {
+        try await capacity().portal
+    }
+
     struct AccountList: Decodable { var accounts: [SANAccountInfo] }
 
     public func listAccounts() async throws -> [SANAccountInfo] {

@@ -20,6 +20,7 @@ import NIOCore
 ///     GET    /v1/qos                              the node's QoS: enabled, capacity
 ///     PUT    /v1/qos {"enabled","capacity_iops"}  either or both
 ///     GET    /metrics                             Prometheus text (no token: loopback scrapers)
+///     GET    /v1/capacity                         space and IOPS: total, free, provisioned, reserved
 ///     GET    /v1/groups                           volume access groups
 ///     POST   /v1/groups {"name"}                  create
 ///     GET    /v1/groups/{name}                    show
@@ -118,7 +119,7 @@ enum SANAdminAPI {
         var volume: String
     }
 
-    static func router(store: VolumeStore, token: String) -> Router<BasicRequestContext> {
+    static func router(store: VolumeStore, token: String, portal: String = "") -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let expected = Array(SHA256.hash(data: Data(token.utf8)))
         let volumes = router.group("v1/volumes")
@@ -239,6 +240,14 @@ enum SANAdminAPI {
             use: guarded { _, context in
                 try await store.deleteAccount(try name(context))
                 return Response(status: .noContent)
+            }
+        )
+        router.get(
+            "v1/capacity",
+            use: guarded { _, _ in
+                var capacity = await store.capacity()
+                capacity.portal = portal
+                return try json(capacity)
             }
         )
         router.get("v1/qos", use: guarded { _, _ in try json(store.qos.settings) })

@@ -51,7 +51,7 @@ public enum SANNode {
         let adminHost = configuration.adminHost
         let tokenFile = configuration.tokenFile
         return Application(
-            router: SANAdminAPI.router(store: store, token: token),
+            router: SANAdminAPI.router(store: store, token: token, portal: portal),
             configuration: ApplicationConfiguration(address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "Lunar SAN"),
             services: [ISCSITargetService(server: target, threadPool: threadPool)],
             onServerRunning: { channel in

@@ -1,5 +1,8 @@
 import Foundation
 import ISCSI
+#if canImport(Glibc)
+import Glibc
+#endif
 import LunarModel
 
 /// A SAN account: owns volumes; logins to them need CHAP with its secrets.
@@ -121,5 +124,28 @@ extension VolumeStore {
         try writeAccounts(changed)
         accounts = changed
         logger.info("account deleted", metadata: ["san.account": .string(name)])
+    }
+}
+
+extension VolumeStore {
+    /// The node's space and IOPS, for managed pools.
+    public func capacity() -> SANNodeCapacity {
+        var fileSystem = statvfs()
+        var total: UInt64 = 0
+        var free: UInt64 = 0
+        if statvfs(directory, &fileSystem) == 0 {
+            total = UInt64(fileSystem.f_blocks) * UInt64(fileSystem.f_frsize)
+            free = UInt64(fileSystem.f_bavail) * UInt64(fileSystem.f_frsize)
+        }
+        var allocated: UInt64 = 0
+        for volume in volumes.values {
+            var status = stat()
+            if stat(volume.device.path, &status) == 0 { allocated += UInt64(status.st_blocks) * 512 }
+        }
+        return SANNodeCapacity(
+            totalBytes: total, freeBytes: free, provisionedBytes: volumes.values.reduce(0) { $0 + $1.metadata.sizeBytes }, allocatedBytes: allocated,
+            capacityIOPS: qos.settings.capacityIOPS, reservedIOPS: volumes.values.reduce(0) { $0 + ($1.metadata.qos ?? .unlimited).minIOPS },
+            volumes: volumes.count
+        )
     }
 }

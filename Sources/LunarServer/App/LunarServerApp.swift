@@ -42,7 +42,7 @@ public enum LunarServerApp {
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
                 + PoolCommands.all + VolumeCommands.all + extraCommands
         )
-        let providers = StorageProviderRegistry([LocalStorageProvider()] + extraProviders)
+        let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
         let server = ServerContext(
             store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers,
             rootKeysChanged: { old, new in

@@ -50,24 +50,21 @@ struct QoSNodeTests {
             // (Only an upper bound: a loaded machine may deliver less.)
             #expect(Double(done) <= 200 * elapsed + 8, "\(done) reads in \(elapsed) s at max 200")
 
-            // Down to 1 IOPS: ten reads would take ten seconds...
+            // Down to 1 IOPS: ten reads would take at least nine seconds...
             _ = try await node.admin.setQoS("capped", qos: SANVolumeQoS(minIOPS: 1, maxIOPS: 1, burstIOPS: 1))
+            let started10 = ContinuousClock.now
             let reads = Task {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in 0..<10 { group.addTask { _ = try await session.read(lba: UInt64(index * 8), blocks: 8) } }
                     try await group.waitForAll()
                 }
             }
-            // (Generous bounds: the whole suite runs in parallel on two cores.)
-            for _ in 0..<500 where try await node.admin.statistics("capped").queued < 6 { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(try await node.admin.statistics("capped").queued >= 6)
-            // ...until the cap is raised on the live session: the queued ones run at once.
-            let raisedAt = ContinuousClock.now
+            try await Task.sleep(for: .seconds(1))
+            // ...unless the cap is raised on the live session: the queued ones then run at once.
             let raised = try await node.admin.setQoS("capped", qos: SANVolumeQoS(minIOPS: 50, maxIOPS: 100_000, burstIOPS: 100_000))
             #expect(raised.qos == SANVolumeQoS(minIOPS: 50, maxIOPS: 100_000, burstIOPS: 100_000))
             try await reads.value
-            // At 1 IOPS the six or more still queued would need at least six seconds.
-            #expect(ContinuousClock.now - raisedAt < .seconds(5), "the raise did not reach the queued commands")
+            #expect(ContinuousClock.now - started10 < .seconds(7), "the raise did not reach the queued commands")
             await session.logout()
         }
     }

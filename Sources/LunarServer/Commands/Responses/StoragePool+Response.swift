@@ -16,7 +16,8 @@ extension StoragePool {
             "clustername": cluster?.name.json,
             "scope": scope.rawValue.json,
             "type": (isManaged ? "Iscsi" : "Filesystem").json,
-            "path": url.json,
+            // Never the SAN token a managed pool URL carries.
+            "path": LunarStorageProvider.redacted(url).json,
             "provider": provider.json,
             "managed": isManaged.json,
             "disksizetotal": capacityBytes.json,

@@ -1,0 +1,174 @@
+import Foundation
+import LunarClient
+import LunarModel
+
+/// The managed `lunar` provider: a pool is a Lunar SAN node (`url=lunar://HOST:PORT?token=T`,
+/// the node's admin API), a volume is one SAN volume (one target, LUN 0) with the volume's QoS,
+/// and a host reaches it only while granted: its initiator IQN is in the volume's access group.
+///
+/// Each pool has one SAN account (`lunar-pool-<pool id prefix>`): every volume of the pool is
+/// owned by it, so logins need CHAP with its secret, which grants hand to the host.
+public struct LunarStorageProvider: StorageProvider {
+    public let name = "lunar"
+    public let isManaged = true
+    /// Burst = this × max unless the pool says otherwise (`burstfactor` detail).
+    public static let defaultBurstFactor = 1.5
+
+    public init() {}
+
+    /// The node a `lunar://` URL names and its token (in the URL's query or the pool's `token` detail).
+    public struct Endpoint: Sendable, Hashable {
+        public var adminURL: String
+        public var token: String
+        public var host: String
+    }
+
+    public static func endpoint(of pool: PoolDescriptor) throws -> Endpoint {
+        guard let components = URLComponents(string: pool.url), components.scheme == "lunar", let host = components.host, !host.isEmpty,
+            let port = components.port, (1...65535).contains(port)
+        else {
+            throw LunarError.invalidParameter("url", value: redacted(pool.url), reason: "the lunar provider takes lunar://HOST:PORT?token=TOKEN (the SAN admin API)")
+        }
+        let token = components.queryItems?.first { $0.name == "token" }?.value ?? pool.details["token"]
+        guard let token, !token.isEmpty else {
+            throw LunarError.invalidParameter("url", value: redacted(pool.url), reason: "no SAN admin token: add ?token=... or details[0].token")
+        }
+        return Endpoint(adminURL: "http://\(host):\(port)", token: token, host: host)
+    }
+
+    /// The URL with its token hidden, for messages.
+    public static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.queryItems != nil else { return url }
+        components.queryItems = components.queryItems?.map { $0.name == "token" ? URLQueryItem(name: "token", value: "***") : $0 }
+        return components.string ?? url
+    }
+
+    func client(_ pool: PoolDescriptor) throws -> SANAdminClient {
+        let endpoint = try Self.endpoint(of: pool)
+        return SANAdminClient(baseURL: endpoint.adminURL, token: endpoint.token)
+    }
+
+    static func accountName(_ pool: PoolDescriptor) -> String { "lunar-pool-" + pool.id.uuid.prefix(8).lowercased() }
+    static func volumeName(_ volume: VolumeDescriptor) -> String { "vol-" + volume.id.uuid.lowercased() }
+
+    /// SAN errors as API errors: a refusal of ours is the caller's 431, the rest the node's trouble.
+    static func translate<T>(_ action: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch LunarClientError.san(let status, let code, let message) where (400..<500).contains(status) {
+            throw LunarError(.parameterError, "the SAN refused to \(action): \(message) (\(code))")
+        } catch let error as LunarClientError {
+            throw LunarError(.internalError, "the SAN could not \(action): \(error)")
+        }
+    }
+
+    // MARK: Lifecycle
+
+    public func initialize(_ pool: PoolDescriptor) async throws -> PoolCapacity {
+        let client = try client(pool)
+        let node = try await Self.translate("report its capacity") { try await client.capacity() }
+        if let bytes = pool.capacityBytes, bytes > Int64(clamping: node.totalBytes) {
+            throw LunarError.invalidParameter("capacitybytes", value: String(bytes), reason: "the SAN node holds \(node.totalBytes) bytes")
+        }
+        if let iops = pool.capacityIOPS, iops > Int64(node.capacityIOPS) {
+            throw LunarError.invalidParameter("capacityiops", value: String(iops), reason: "the SAN node delivers \(node.capacityIOPS) IOPS")
+        }
+        // The pool's account: made once, found again on a retry.
+        let account = Self.accountName(pool)
+        if (try? await client.account(account)) == nil {
+            _ = try await Self.translate("create account \(account)") { try await client.createAccount(account) }
+        }
+        return PoolCapacity(totalBytes: Int64(clamping: node.totalBytes), usedBytes: Int64(clamping: node.allocatedBytes), totalIOPS: Int64(node.capacityIOPS))
+    }
+
+    public func attach(_ pool: PoolDescriptor, to attachment: PoolAttachment) async throws {}
+    public func enterMaintenance(_ pool: PoolDescriptor) async throws {}
+    public func cancelMaintenance(_ pool: PoolDescriptor) async throws {}
+
+    public func delete(_ pool: PoolDescriptor) async throws {
+        let client = try client(pool)
+        do {
+            try await client.deleteAccount(Self.accountName(pool))
+        } catch LunarClientError.san(404, _, _) {
+            // Gone already.
+        }
+    }
+
+    // MARK: Driver
+
+    func qos(minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) -> SANVolumeQoS? {
+        guard let maxIOPS else { return minIOPS.map { SANVolumeQoS(minIOPS: Int($0), maxIOPS: SANVolumeQoS.limit, burstIOPS: SANVolumeQoS.limit) } }
+        let factor = pool.details["burstfactor"].flatMap(Double.init).map { max(1, $0) } ?? Self.defaultBurstFactor
+        let maximum = min(Int(maxIOPS), SANVolumeQoS.limit)
+        let burst = min(Int((Double(maximum) * factor).rounded()), SANVolumeQoS.limit)
+        return SANVolumeQoS(minIOPS: max(1, min(Int(minIOPS ?? 50), maximum)), maxIOPS: maximum, burstIOPS: max(burst, maximum))
+    }
+
+    public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws -> String {
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        // A retry after a lost answer finds the volume made.
+        if let existing = try? await client.volume(name) { return "/\(existing.iqn)/0" }
+        let reserve = Int64(volume.snapshotReservePercent ?? 0)
+        let bytes = (volume.sizeBytes + volume.sizeBytes * reserve / 100 + 511) / 512 * 512
+        let created = try await Self.translate("create volume \(name)") {
+            try await client.createVolume(
+                name: name, size: String(bytes), qos: qos(minIOPS: volume.minIOPS, maxIOPS: volume.maxIOPS, in: pool), account: Self.accountName(pool)
+            )
+        }
+        return "/\(created.iqn)/0"
+    }
+
+    public func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        guard let existing = try? await client.volume(name) else { return }
+        // Whoever still has access loses it (fenced) before the volume goes.
+        for initiator in existing.allowedInitiators { _ = try? await client.disallow(name, initiator: initiator) }
+        try await Self.translate("delete volume \(name)") { try await client.deleteVolume(name) }
+    }
+
+    public func grantAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws -> VolumeConnection {
+        guard let initiator = host.initiatorIQN else {
+            throw LunarError.refused("host \(host.name) has no iSCSI initiator name: it cannot reach managed storage")
+        }
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        let info = try await Self.translate("grant \(initiator) access to \(name)") { try await client.allow(name, initiator: initiator) }
+        let secrets = try await Self.translate("read the pool's CHAP secret") { try await client.accountSecrets(Self.accountName(pool)) }
+        let portal = try await Self.translate("report its portal") { try await client.portal() }
+        return .iscsi(portal: portal, iqn: info.iqn, lun: 0, chapUser: secrets.name, chapSecret: secrets.initiatorSecret)
+    }
+
+    /// Fence semantics: returns once the host's sessions to the volume are closed and nothing it
+    /// sent can still land.
+    public func revokeAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws {
+        guard let initiator = host.initiatorIQN else { return }
+        let client = try client(pool)
+        do {
+            _ = try await client.disallow(Self.volumeName(volume), initiator: initiator)
+        } catch LunarClientError.san(404, _, _) {
+            // Not granted (or no volume): nothing to take away.
+        } catch LunarClientError.san(let status, let code, let message) {
+            throw LunarError(.internalError, "the SAN could not revoke \(initiator): \(message) (\(code), HTTP \(status))")
+        }
+    }
+
+    public func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws {
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        // Always asked: the descriptor may already carry the new size, and growing to the size a
+        // volume has is a no-op at the SAN (a repeat after a lost answer too).
+        let reserve = Int64(volume.snapshotReservePercent ?? 0)
+        let bytes = (newSizeBytes + newSizeBytes * reserve / 100 + 511) / 512 * 512
+        _ = try await Self.translate("grow volume \(name)") { try await client.resizeVolume(name, size: String(bytes)) }
+        if let qos = qos(minIOPS: minIOPS, maxIOPS: maxIOPS, in: pool) {
+            _ = try await Self.translate("change the QoS of \(name)") { try await client.setQoS(name, qos: qos) }
+        }
+    }
+
+    public func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity {
+        let node = try await Self.translate("report its capacity") { try await client(pool).capacity() }
+        return PoolCapacity(totalBytes: Int64(clamping: node.totalBytes), usedBytes: Int64(clamping: node.allocatedBytes), totalIOPS: Int64(node.capacityIOPS))
+    }
+}

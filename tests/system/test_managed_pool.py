@@ -1,0 +1,53 @@
+"""The managed `lunar` provider through the CloudStack API on `lunar up`: a pool on the built-in
+SAN, a volume from an IOPS offering created there with the right QoS, resized live, deleted."""
+import json
+
+GB = 1 << 30
+
+
+def san(lunar, *args):
+    return json.loads(lunar.cli("san", *args, "--json").stdout)
+
+
+def test_a_volume_from_an_iops_offering_lands_on_the_san_with_its_qos(cs_client, lunar):
+    token = (lunar.data / "san-admin-token").read_text().strip()
+    admin_port = lunar.endpoints["san_admin"].rsplit(":", 1)[1]
+    zone = cs_client.createZone(name="z1", networktype="Advanced", dns1="8.8.8.8", internaldns1="10.0.0.1")["zone"]
+    offering = cs_client.createDiskOffering(name="gold", disksize=1, miniops=500, maxiops=1000)["diskoffering"]
+    node = san(lunar, "qos")
+    pool = cs_client.createStoragePool(
+        name="san1", zoneid=zone["id"], url=f"lunar://127.0.0.1:{admin_port}?token={token}", provider="lunar", managed=True,
+        capacityiops=min(10000, node["capacity_iops"]),
+    )["storagepool"]
+    assert token not in json.dumps(cs_client.listStoragePools(id=pool["id"])), "the SAN token is not listed back"
+
+    volume = cs_client.createVolume(name="data1", zoneid=zone["id"], diskofferingid=offering["id"], storageid=pool["id"], fetch_result=True)["volume"]
+    assert volume["state"] == "Ready" and volume["miniops"] == 500 and volume["maxiops"] == 1000
+    iqn = volume["path"].strip("/").rsplit("/", 1)[0]
+    assert volume["path"] == f"/{iqn}/0" and iqn.startswith("iqn.2026-11.org.lunar:vol-")
+    at_san = san(lunar, "volume", "show", iqn.split(":", 1)[1])
+    assert at_san["qos"] == {"min_iops": 500, "max_iops": 1000, "burst_iops": 1500}
+    assert at_san["size_bytes"] == GB and at_san["account"].startswith("lunar-pool-")
+
+    # A pool that claims more IOPS than the node has is refused.
+    try:
+        cs_client.createStoragePool(
+            name="san2", zoneid=zone["id"], url=f"lunar://127.0.0.1:{admin_port}?token={token}", provider="lunar", managed=True,
+            capacityiops=node["capacity_iops"] + 1,
+        )
+        raise AssertionError("the pool should have been refused")
+    except Exception as error:  # cs raises CloudStackApiException with the 431 text
+        assert "capacityiops" in str(error)
+
+    custom = cs_client.createDiskOffering(name="flex", customized=True, customizediops=True)["diskoffering"]
+    flex = cs_client.createVolume(
+        name="flex1", zoneid=zone["id"], diskofferingid=custom["id"], size=2, miniops=100, maxiops=400, storageid=pool["id"], fetch_result=True
+    )["volume"]
+    resized = cs_client.resizeVolume(id=flex["id"], miniops=200, maxiops=800, size=3, fetch_result=True)["volume"]
+    assert resized["maxiops"] == 800
+    flex_name = flex["path"].strip("/").rsplit("/", 1)[0].split(":", 1)[1]
+    after = san(lunar, "volume", "show", flex_name)
+    assert after["qos"] == {"min_iops": 200, "max_iops": 800, "burst_iops": 1200} and after["size_bytes"] == 3 * GB
+
+    cs_client.deleteVolume(id=flex["id"])
+    assert flex_name not in [v["name"] for v in san(lunar, "volume", "list")]

@@ -145,7 +145,7 @@ struct StorageCatalogueTests {
         try await TestSupport.withServer(extraProviders: [FlakyProvider(failCreate: false, failResize: false)]) { (server: TestServer) async throws in
             let admin = server.admin
             let providers = try await admin.call("listStorageProviders", ["type": "primary"])
-            #expect(Set(providers["dataStoreProvider"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []) == ["local", "flaky"])
+            #expect(Set(providers["dataStoreProvider"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []) == ["local", "lunar", "flaky"])
             let zone = try await server.createZone()
             let (poolID, folder) = try await server.createPool(zone: zone, tags: "ssd")
             var isDirectory: ObjCBool = false

@@ -36,6 +36,15 @@ public struct LunarStorageProvider: StorageProvider {
         return Endpoint(adminURL: "http://\(host):\(port)", token: token, host: host)
     }
 
+    /// The URL without its `token` query item, and the token.
+    public static func splitToken(_ url: String) -> (url: String, token: String?) {
+        guard var components = URLComponents(string: url), let items = components.queryItems, let token = items.first(where: { $0.name == "token" })?.value
+        else { return (url, nil) }
+        let rest = items.filter { $0.name != "token" }
+        components.queryItems = rest.isEmpty ? nil : rest
+        return (components.string ?? url, token)
+    }
+
     /// The URL with its token hidden, for messages.
     public static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.queryItems != nil else { return url }

@@ -20,6 +20,10 @@ def test_a_volume_from_an_iops_offering_lands_on_the_san_with_its_qos(cs_client,
         capacityiops=min(10000, node["capacity_iops"]),
     )["storagepool"]
     assert token not in json.dumps(cs_client.listStoragePools(id=pool["id"])), "the SAN token is not listed back"
+    # ...nor stored in the clear: it is sealed with the server's key.
+    stored = b"".join(path.read_bytes() for path in lunar.data.iterdir() if path.name.startswith("lunar.db"))
+    assert stored and token.encode() not in stored
+    assert oct((lunar.data / "server-secrets.key").stat().st_mode & 0o777) == "0o600"
 
     volume = cs_client.createVolume(name="data1", zoneid=zone["id"], diskofferingid=offering["id"], storageid=pool["id"], fetch_result=True)["volume"]
     assert volume["state"] == "Ready" and volume["miniops"] == 500 and volume["maxiops"] == 1000

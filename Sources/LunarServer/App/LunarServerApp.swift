@@ -26,7 +26,8 @@ public enum LunarServerApp {
         let folder = DataFolder(path: configuration.dataDirectory)
         try folder.create()
         let database = try await Database.openSQLite(path: configuration.resolvedDatabasePath, logger: logger)
-        let store = Store(database: database, time: time)
+        let secrets = try ServerSecrets.loadOrCreate(path: folder.file(ServerSecrets.fileName))
+        let store = Store(database: database, time: time, secrets: secrets)
 
         var generator = SystemRandomNumberGenerator()
         let password = Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) })

@@ -85,13 +85,16 @@ enum PoolCommands {
             let descriptor = PoolDescriptor(id: id, name: name, url: url, capacityBytes: capacityBytes, capacityIOPS: capacityIOPS)
             let found = try await provider.initialize(descriptor)
             try await provider.attach(descriptor, to: clusterID.map(PoolAttachment.cluster) ?? .zone(zoneID))
+            // A token in the URL is kept apart, sealed in the pool's details; the URL stored and
+            // listed carries none.
+            let (storedURL, token) = LunarStorageProvider.splitToken(url)
             let pool = StoragePool(
-                id: id, name: name, zoneID: zoneID, podID: podID, clusterID: clusterID, scope: scope, url: url, provider: provider.name,
+                id: id, name: name, zoneID: zoneID, podID: podID, clusterID: clusterID, scope: scope, url: storedURL, provider: provider.name,
                 isManaged: provider.isManaged, capacityBytes: capacityBytes ?? found.totalBytes, capacityIOPS: capacityIOPS ?? found.totalIOPS,
                 allocatedBytes: 0, allocatedIOPS: 0, tags: try StorageTags.parse(p["tags"]), hypervisor: hypervisor, state: .up,
                 createdEpochSeconds: call.server.time.nowEpochSeconds()
             )
-            try await store.createStoragePool(pool)
+            try await store.createStoragePool(pool, details: token.map { ["token": $0] } ?? [:])
             var names = NameCache(store: store)
             return .object(name: "storagepool", try await call.server.poolResponse(pool, names: &names))
         }

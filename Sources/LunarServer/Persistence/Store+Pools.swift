@@ -8,7 +8,9 @@ extension Store {
             if try await sql.raw("SELECT 1 FROM storage_pools WHERE name = \(bind: pool.name)").first() != nil {
                 throw LunarError.refused("A storage pool named \(pool.name) already exists")
             }
-            let detailsText = String(decoding: try JSONEncoder.sorted.encode(details), as: UTF8.self)
+            var stored = details
+            if let secrets { for key in Self.secretDetails { if let value = stored[key] { stored[key] = try secrets.seal(value) } } }
+            let detailsText = String(decoding: try JSONEncoder.sorted.encode(stored), as: UTF8.self)
             try await insert(sql, into: "storage_pools", [
                 ("id", pool.id.uuid), ("name", pool.name), ("zone_id", pool.zoneID.uuid), ("pod_id", pool.podID?.uuid),
                 ("cluster_id", pool.clusterID?.uuid), ("scope", pool.scope.rawValue), ("url", pool.url), ("provider", pool.provider),
@@ -30,7 +32,8 @@ extension Store {
     public func poolDescriptor(_ id: StoragePoolID) async throws -> (StoragePool, [String: String])? {
         try await database.read { sql in
             guard let row = try await sql.raw("SELECT * FROM storage_pools WHERE id = \(bind: id.uuid)").first() else { return nil }
-            let details = try JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "details", as: String.self).utf8))
+            var details = try JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "details", as: String.self).utf8))
+            if let secrets { for key in Self.secretDetails { if let value = details[key] { details[key] = try secrets.open(value) } } }
             return (try Self.storagePool(from: row), details)
         }
     }

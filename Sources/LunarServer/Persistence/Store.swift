@@ -7,11 +7,17 @@ import SQLKit
 public struct Store: Sendable {
     public let database: Database
     public let time: any TimeSource
+    /// Seals pool details that are secrets; nil keeps them as given (tests).
+    public let secrets: ServerSecrets?
 
-    public init(database: Database, time: any TimeSource) {
+    public init(database: Database, time: any TimeSource, secrets: ServerSecrets? = nil) {
         self.database = database
         self.time = time
+        self.secrets = secrets
     }
+
+    /// Pool detail keys whose values are secrets, sealed at rest.
+    static let secretDetails: Set<String> = ["token", "chapsecret"]
 
     var now: Int64 { time.nowEpochSeconds() }
 }

@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "LunarServerTests",
             dependencies: [
-                "LunarServer", "LunarModel", "LunarClient", "LunarStorage",
+                "LunarServer", "LunarModel", "LunarClient", "LunarStorage", "LunarSAN", "ISCSI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

@@ -176,6 +176,34 @@ public struct LunarStorageProvider: StorageProvider {
         }
     }
 
+    /// Every initiator allowed on a volume the pool's account owns.
+    public func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> {
+        let client = try client(pool)
+        let account = Self.accountName(pool)
+        let volumes = try await Self.translate("list its volumes") { try await client.listVolumes() }
+        var access: Set<StorageAccess> = []
+        for volume in volumes where volume.account == account {
+            for initiator in volume.allowedInitiators { access.insert(StorageAccess(path: "/\(volume.iqn)/0", initiator: initiator)) }
+        }
+        return access
+    }
+
+    public func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {
+        let client = try client(pool)
+        // The path is /<iqn>/0 and the volume's name is what follows the IQN's colon.
+        guard let iqn = access.path.split(separator: "/").first, let colon = iqn.lastIndex(of: ":") else {
+            throw LunarError(.internalError, "\(access.path) is not a lunar volume path")
+        }
+        let name = String(iqn[iqn.index(after: colon)...])
+        do {
+            _ = try await client.disallow(name, initiator: access.initiator)
+        } catch LunarClientError.san(404, _, _) {
+            // Already gone.
+        } catch LunarClientError.san(let status, let code, let message) {
+            throw LunarError(.internalError, "the SAN could not remove \(access.initiator) from \(name): \(message) (\(code), HTTP \(status))")
+        }
+    }
+
     public func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity {
         let node = try await Self.translate("report its capacity") { try await client(pool).capacity() }
         return PoolCapacity(totalBytes: Int64(clamping: node.totalBytes), usedBytes: Int64(clamping: node.allocatedBytes), totalIOPS: Int64(node.capacityIOPS))

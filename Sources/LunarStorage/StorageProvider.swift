@@ -126,4 +126,27 @@ public protocol StorageDriver: Sendable {
     func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws
     /// What the storage holds and can hold.
     func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity
+    /// Every access the storage gives today (managed storage), for reconciliation.
+    func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess>
+    /// Takes one access away by path (fence semantics), whether or not the server knows the volume.
+    func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws
+}
+
+/// One initiator's access to one volume (its recorded path) on managed storage.
+public struct StorageAccess: Sendable, Hashable, Comparable {
+    public var path: String
+    public var initiator: String
+
+    public init(path: String, initiator: String) {
+        self.path = path
+        self.initiator = initiator
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.path, lhs.initiator) < (rhs.path, rhs.initiator) }
+}
+
+extension StorageDriver {
+    /// Unmanaged storage gives no per-host access.
+    public func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> { [] }
+    public func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {}
 }

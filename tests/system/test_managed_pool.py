@@ -55,3 +55,24 @@ def test_a_volume_from_an_iops_offering_lands_on_the_san_with_its_qos(cs_client,
 
     cs_client.deleteVolume(id=flex["id"])
     assert flex_name not in [v["name"] for v in san(lunar, "volume", "list")]
+
+
+def test_the_reconciler_removes_access_no_grant_justifies(cs_client, lunar):
+    token = (lunar.data / "san-admin-token").read_text().strip()
+    admin_port = lunar.endpoints["san_admin"].rsplit(":", 1)[1]
+    zone = cs_client.createZone(name="z1", networktype="Advanced", dns1="8.8.8.8", internaldns1="10.0.0.1")["zone"]
+    offering = cs_client.createDiskOffering(name="gold", disksize=1, miniops=100, maxiops=200)["diskoffering"]
+    pool = cs_client.createStoragePool(
+        name="san1", zoneid=zone["id"], url=f"lunar://127.0.0.1:{admin_port}?token={token}", provider="lunar", managed=True, capacityiops=1000
+    )["storagepool"]
+    volume = cs_client.createVolume(name="d1", zoneid=zone["id"], diskofferingid=offering["id"], storageid=pool["id"], fetch_result=True)["volume"]
+    san_name = volume["path"].strip("/").rsplit("/", 1)[0].split(":", 1)[1]
+
+    assert lunar.cli("admin", "reconcile").stdout.strip() == "nothing to fix"
+    lunar.cli("san", "volume", "allow", san_name, "iqn.2026-11.org.example:rogue")
+    planned = json.loads(lunar.cli("admin", "reconcile", "--dry-run", "--json").stdout)
+    assert [(fix["initiator"], fix["action"]) for fix in planned["accessfix"]] == [("iqn.2026-11.org.example:rogue", "would remove")]
+    assert "iqn.2026-11.org.example:rogue" in san(lunar, "volume", "show", san_name)["allowed_initiators"]
+    assert "removed" in lunar.cli("admin", "reconcile").stdout
+    assert san(lunar, "volume", "show", san_name)["allowed_initiators"] == []
+    assert lunar.cli("admin", "reconcile").stdout.strip() == "nothing to fix"

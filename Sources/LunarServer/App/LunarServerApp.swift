@@ -41,7 +41,7 @@ public enum LunarServerApp {
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + extraCommands
+                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
         let server = ServerContext(

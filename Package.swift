@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "LunarServer",
             dependencies: [
-                "LunarModel", "LunarWire", "LunarStorage",
+                "LunarModel", "LunarWire", "LunarStorage", "ISCSI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),

@@ -76,3 +76,45 @@ def test_the_reconciler_removes_access_no_grant_justifies(cs_client, lunar):
     assert "removed" in lunar.cli("admin", "reconcile").stdout
     assert san(lunar, "volume", "show", san_name)["allowed_initiators"] == []
     assert lunar.cli("admin", "reconcile").stdout.strip() == "nothing to fix"
+
+
+def test_done_when_grant_read_write_revoke_and_nothing_to_reconcile(cs_client, lunar, tmp_path):
+    """Issue 7's walk through the CloudStack API on `lunar up` (grants by Lunar's admin commands
+    until attach and VM start grant them)."""
+    import os
+
+    from test_san import QEMU_INITIATOR, run, tool
+
+    qemu_img = tool("qemu-img")
+    token = (lunar.data / "san-admin-token").read_text().strip()
+    admin_port = lunar.endpoints["san_admin"].rsplit(":", 1)[1]
+    zone = cs_client.createZone(name="z1", networktype="Advanced", dns1="8.8.8.8", internaldns1="10.0.0.1")["zone"]
+    pod = cs_client.createPod(name="p1", zoneid=zone["id"], gateway="10.0.0.1", netmask="255.255.255.0", startip="10.0.0.10")["pod"]
+    cluster = cs_client.addCluster(clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="Simulator", clustertype="CloudManaged")["cluster"][0]
+    host = cs_client.addHost(
+        zoneid=zone["id"], podid=pod["id"], clusterid=cluster["id"], url="http://127.0.0.2", hypervisor="Simulator",
+        username="root", password="unused", initiatoriqn=QEMU_INITIATOR,
+    )["host"][0]
+    pool = cs_client.createStoragePool(
+        name="san1", zoneid=zone["id"], url=f"lunar://127.0.0.1:{admin_port}?token={token}", provider="lunar", managed=True, capacityiops=5000
+    )["storagepool"]
+    offering = cs_client.createDiskOffering(name="gold", disksize=1, miniops=300, maxiops=600)["diskoffering"]
+    volume = cs_client.createVolume(name="d1", zoneid=zone["id"], diskofferingid=offering["id"], storageid=pool["id"], fetch_result=True)["volume"]
+    san_name = volume["path"].strip("/").rsplit("/", 1)[0].split(":", 1)[1]
+    assert san(lunar, "volume", "show", san_name)["qos"] == {"min_iops": 300, "max_iops": 600, "burst_iops": 900}
+
+    access = cs_client.grantVolumeAccess(id=volume["id"], hostid=host["id"])["volumeaccess"]
+    assert access["portal"] == lunar.endpoints["san_portal"] and access["lun"] == 0 and access["chapuser"].startswith("lunar-pool-")
+    url = f"iscsi://{access['chapuser']}%{access['chapsecret']}@{access['portal']}/{access['iqn']}/{access['lun']}"
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(1 << 20))
+    run(qemu_img, "convert", "-n", "-O", "raw", str(source), url)
+    back = tmp_path / "back.raw"
+    run(qemu_img, "convert", "-O", "raw", url, str(back))
+    assert back.read_bytes()[: 1 << 20] == source.read_bytes()
+    assert not cs_client.reconcileStorageAccess().get("accessfix"), "the grant is recorded: nothing to fix"
+
+    cs_client.revokeVolumeAccess(id=volume["id"], hostid=host["id"])
+    refused = run(qemu_img, "info", url, check=False)
+    assert refused.returncode != 0 and "uthorization failure" in refused.stderr
+    assert lunar.cli("admin", "reconcile").stdout.strip() == "nothing to fix"

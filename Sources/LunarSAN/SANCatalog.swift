@@ -13,6 +13,12 @@ final class SANCatalog: ISCSITargetCatalog {
     }
 
     let entries = Mutex<[String: Entry]>([:])
+    /// CHAP every discovery session must pass; nil: none.
+    let discovery = Mutex<ISCSICHAPCredentials?>(nil)
+
+    func discoveryCredentials(initiator: String) -> ISCSICHAPCredentials? {
+        discovery.withLock { $0 }
+    }
 
     func publish(target: String, entry: Entry?) {
         entries.withLock { $0[target] = entry }

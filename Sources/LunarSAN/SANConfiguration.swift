@@ -24,6 +24,9 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
     public var capacityIOPS: Int?
     /// QoS off starts every command at once (comparison runs); it can be switched live.
     public var qosEnabled = true
+    /// When set, discovery sessions must pass CHAP with this account's secrets (fail closed while
+    /// the account does not exist).
+    public var discoveryAccount: String?
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -41,6 +44,7 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
         case maximumVolumes = "maximum_volumes"
         case capacityIOPS = "capacity_iops"
         case qosEnabled = "qos_enabled"
+        case discoveryAccount = "discovery_account"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +60,7 @@ public struct SANConfiguration: Codable, Sendable, Hashable {
         maximumVolumes = try container.decodeIfPresent(Int.self, forKey: .maximumVolumes) ?? maximumVolumes
         capacityIOPS = try container.decodeIfPresent(Int.self, forKey: .capacityIOPS)
         qosEnabled = try container.decodeIfPresent(Bool.self, forKey: .qosEnabled) ?? qosEnabled
+        discoveryAccount = try container.decodeIfPresent(String.self, forKey: .discoveryAccount)
     }
 
     public static func load(path: String) throws -> SANConfiguration {

@@ -74,6 +74,17 @@ extension VolumeStore {
 
     func accountNotFound(_ name: String) -> SANError { SANError(.accountNotFound, "no account named \(name)") }
 
+    /// Discovery CHAP follows the configured account; while it is missing, nothing can pass.
+    nonisolated func publishDiscovery(_ accounts: [String: SANAccount]) {
+        guard let name = configuration.discoveryAccount else { return catalog.discovery.withLock { $0 = nil } }
+        let credentials =
+            accounts[name]?.credentials
+            ?? ISCSICHAPCredentials(user: name, initiatorSecret: Array(SANAccount.generateSecret().utf8) + Array(SANAccount.generateSecret().utf8))
+        catalog.discovery.withLock { $0 = credentials }
+    }
+
+    func publishDiscovery() { publishDiscovery(accounts) }
+
     func accountInfo(_ account: SANAccount) -> SANAccountInfo {
         SANAccountInfo(
             name: account.name, volumes: volumes.values.filter { $0.metadata.account == account.name }.map(\.metadata.name).sorted(),
@@ -111,6 +122,7 @@ extension VolumeStore {
         changed[name] = SANAccount(name: name, initiatorSecret: initiator, targetSecret: target, created: Date())
         try writeAccounts(changed)
         accounts = changed
+        publishDiscovery()
         logger.info("account created", metadata: ["san.account": .string(name)])
         return SANAccountSecrets(name: name, initiatorSecret: initiator, targetSecret: target)
     }
@@ -119,6 +131,7 @@ extension VolumeStore {
         guard accounts[name] != nil else { throw accountNotFound(name) }
         let owned = volumes.values.filter { $0.metadata.account == name }.map(\.metadata.name).sorted()
         guard owned.isEmpty else { throw SANError(.accountInUse, "account \(name) owns volume(s) \(owned.joined(separator: ", ")); delete them first") }
+        guard name != configuration.discoveryAccount else { throw SANError(.accountInUse, "account \(name) is this node's discovery account") }
         var changed = accounts
         changed[name] = nil
         try writeAccounts(changed)

@@ -112,6 +112,7 @@ public actor VolumeStore {
                 )
             )
         }
+        publishDiscovery(accounts)
         logger.info("volumes loaded", metadata: ["san.volumes": .stringConvertible(loaded.count)])
     }
 

@@ -26,6 +26,9 @@ struct SANOptions: ParsableArguments {
     @Flag(name: .customLong("qos-off"), help: "Start with QoS off (every command runs at once; `lunar san qos --enable` turns it on).")
     var qosOff = false
 
+    @Option(name: .customLong("discovery-account"), help: "Discovery sessions must pass CHAP as this account.")
+    var discoveryAccount: String?
+
     func configuration(dataDirectory: String?, defaultData: String) throws -> SANConfiguration {
         var configuration: SANConfiguration
         if let sanConfig {
@@ -49,6 +52,7 @@ struct SANOptions: ParsableArguments {
         if let adminBind { configuration.adminHost = adminBind }
         if let capacityIOPS { configuration.capacityIOPS = capacityIOPS }
         if qosOff { configuration.qosEnabled = false }
+        if let discoveryAccount { configuration.discoveryAccount = discoveryAccount }
         do {
             try configuration.validate()
         } catch let error as SANError {

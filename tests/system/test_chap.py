@@ -67,3 +67,24 @@ def test_account_errors_are_clear(lunar):
     lunar.cli("san", "volume", "delete", "v3")
     lunar.cli("san", "account", "delete", "c3")
     assert "c3" not in lunar.cli("san", "account", "list").stdout
+
+
+def test_discovery_can_require_chap(data_dir):
+    from conftest import Lunar
+
+    lunar = Lunar(data_dir, args=["--discovery-account", "acme"])
+    try:
+        iscsi_ls = tool("iscsi-ls")
+        lunar.cli("san", "account", "create", "acme", "--initiator-secret", SECRET, "--target-secret", TARGET_SECRET)
+        volume_json(lunar, "create", "seen", "--size", "8M")
+        volume_json(lunar, "allow", "seen", "iqn.2026-11.org.example:ls")
+        portal = lunar.endpoints["san_portal"]
+        listed = run(iscsi_ls, "-i", "iqn.2026-11.org.example:ls", f"iscsi://acme%{SECRET}@{portal}")
+        assert "iqn.2026-11.org.lunar:seen" in listed.stdout
+        for url in (f"iscsi://{portal}", f"iscsi://acme%Wrong-Secret-1@{portal}"):
+            refused = run(iscsi_ls, "-i", "iqn.2026-11.org.example:ls", url, check=False)
+            assert refused.returncode != 0 and "uthentication failure" in refused.stdout + refused.stderr
+        busy = lunar.cli("san", "account", "delete", "acme", check=False)
+        assert busy.returncode != 0 and "discovery account" in busy.stderr
+    finally:
+        assert lunar.stop() == 0

@@ -119,6 +119,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A whole SAN node in-process, for the test targets that need one.
+        .target(
+            name: "LunarSANTestSupport",
+            dependencies: [
+                "LunarSAN", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/LunarSANTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LunarModelTests", dependencies: ["LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISCSITests",
@@ -133,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "LunarSANTests",
             dependencies: [
-                "LunarSAN", "LunarModel", "LunarClient", "ISCSI",
+                "LunarSAN", "LunarModel", "LunarClient", "ISCSI", "LunarSANTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -144,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "LunarStorageTests",
             dependencies: [
-                "LunarStorage", "LunarModel", "LunarSAN", "LunarClient", "ISCSI",
+                "LunarStorage", "LunarModel", "LunarSAN", "LunarClient", "ISCSI", "LunarSANTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -154,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "LunarServerTests",
             dependencies: [
-                "LunarServer", "LunarModel", "LunarClient", "LunarStorage", "LunarSAN", "ISCSI",
+                "LunarServer", "LunarModel", "LunarClient", "LunarStorage", "LunarSAN", "ISCSI", "LunarSANTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

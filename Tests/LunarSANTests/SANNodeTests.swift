@@ -4,6 +4,7 @@ import ISCSI
 import Logging
 import LunarClient
 import LunarModel
+import LunarSANTestSupport
 import NIOCore
 import ServiceLifecycle
 import Testing
@@ -28,31 +29,10 @@ struct SANNodeTests {
     }
 
     static func withNode<T: Sendable>(dataDirectory: String? = nil, _ body: @Sendable (Node) async throws -> T) async throws -> T {
-        let folder = dataDirectory ?? VolumeStoreTests.folder()
-        var configuration = SANConfiguration(dataDirectory: folder)
-        configuration.portalPort = 0
-        configuration.adminPort = 0
-        configuration.ioThreads = 4
-        configuration.capacityIOPS = 1_000_000  // no calibration run per test
-        let (started, continuation) = AsyncStream.makeStream(of: SANNode.Endpoints.self)
-        let app = try await SANNode.build(configuration: configuration, logger: VolumeStoreTests.quiet) { continuation.yield($0) }
-        let group = ServiceGroup(services: [app], logger: VolumeStoreTests.quiet)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = started.makeAsyncIterator()
-            guard let endpoints = await iterator.next() else { throw SANError(.storageFailure, "the node did not start") }
-            let token = try String(contentsOfFile: endpoints.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let node = Node(endpoints: endpoints, admin: SANAdminClient(baseURL: endpoints.admin, token: token), dataDirectory: folder)
-            do {
-                let result = try await body(node)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
+        try await SANTestNode.run(dataDirectory: dataDirectory ?? VolumeStoreTests.folder()) { node in
+            try await body(
+                Node(endpoints: node.endpoints, admin: SANAdminClient(baseURL: node.endpoints.admin, token: node.token), dataDirectory: node.dataDirectory)
+            )
         }
     }
 

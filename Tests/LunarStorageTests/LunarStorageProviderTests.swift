@@ -4,6 +4,7 @@ import Logging
 import LunarClient
 import LunarModel
 import LunarSAN
+import LunarSANTestSupport
 import LunarStorage
 import NIOCore
 import ServiceLifecycle
@@ -31,29 +32,8 @@ struct LunarStorageProviderTests {
     }
 
     static func withNode(_ body: @Sendable (Node) async throws -> Void) async throws {
-        let folder = NSTemporaryDirectory() + "lunar-provider-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var configuration = SANConfiguration(dataDirectory: folder)
-        configuration.portalPort = 0
-        configuration.adminPort = 0
-        configuration.capacityIOPS = 20_000
-        let (started, continuation) = AsyncStream.makeStream(of: SANNode.Endpoints.self)
-        let app = try await SANNode.build(configuration: configuration, logger: quiet) { continuation.yield($0) }
-        let group = ServiceGroup(services: [app], logger: quiet)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = started.makeAsyncIterator()
-            guard let endpoints = await iterator.next() else { throw LunarError(.internalError, "the SAN did not start") }
-            let token = try String(contentsOfFile: endpoints.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            do {
-                try await body(Node(admin: endpoints.admin, token: token, portal: endpoints.portal))
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await SANTestNode.run(configure: { $0.capacityIOPS = 20_000 }) { node in
+            try await body(Node(admin: node.endpoints.admin, token: node.token, portal: node.endpoints.portal))
         }
     }
 

@@ -94,11 +94,11 @@ public final class ISCSIInitiatorSession: Sendable {
 
     /// One login request and its (successful) response.
     static func exchange(
-        _ parameters: ISCSITextParameters, transit: Bool, channel: any Channel, handler: NIOLoopBound<ISCSIInitiatorHandler>, configuration: Configuration,
-        timeout: TimeAmount
+        _ parameters: ISCSITextParameters, transit: Bool, stage: ISCSILoginStage = .securityNegotiation, next: ISCSILoginStage = .operationalNegotiation,
+        channel: any Channel, handler: NIOLoopBound<ISCSIInitiatorHandler>, configuration: Configuration, timeout: TimeAmount
     ) async throws -> ISCSILoginResponse {
         let request = ISCSILoginRequest(
-            transit: transit, currentStage: .securityNegotiation, nextStage: .operationalNegotiation, isid: configuration.isid,
+            transit: transit, currentStage: stage, nextStage: next, isid: configuration.isid,
             initiatorTaskTag: 0, commandSequenceNumber: 1, expectedStatusSequenceNumber: 0, parameters: parameters
         )
         let promise = channel.eventLoop.makePromise(of: ISCSILoginResponse.self)
@@ -185,18 +185,10 @@ public final class ISCSIInitiatorSession: Sendable {
             for key in ["InitiatorName", "TargetName", "SessionType"] { parameters[key] = nil }
         }
         for round in 0..<8 {
-            let request = ISCSILoginRequest(
-                transit: true, currentStage: .operationalNegotiation, nextStage: .fullFeaturePhase, isid: configuration.isid,
-                initiatorTaskTag: 0, commandSequenceNumber: 1, expectedStatusSequenceNumber: 0, parameters: parameters
+            let response = try await exchange(
+                parameters, transit: true, stage: .operationalNegotiation, next: .fullFeaturePhase, channel: channel, handler: handler,
+                configuration: configuration, timeout: timeout
             )
-            let promise = channel.eventLoop.makePromise(of: ISCSILoginResponse.self)
-            channel.eventLoop.execute { handler.value.sendLogin(request, promise: promise) }
-            let deadline = channel.eventLoop.scheduleTask(in: timeout) { promise.fail(ISCSIInitiatorError.timedOut) }
-            let response = try await promise.futureResult.get()
-            deadline.cancel()
-            guard response.status == .success else {
-                throw ISCSIInitiatorError.loginRefused(status: response.status.rawValue, reason: "\(response.status)")
-            }
             for (key, value) in response.parameters.pairs {
                 switch key {
                 case "MaxRecvDataSegmentLength": negotiated.targetMaxRecvDataSegmentLength = Int(value) ?? 8192

@@ -186,9 +186,12 @@ public final class QoSGate: ISCSICommandAdmission {
         return decision
     }
 
+    /// Called only for commands that never started: one dispatched a moment ago, whose start
+    /// callback is still on its way to the connection, is forgotten too (it will not run).
     public func cancel(_ ticket: ISCSIAdmissionTicket) {
         state.withLock { state in
             if state.scheduler.cancel(ticket.id) { state.waiting[ticket.id] = nil }
+            state.running[ticket.id] = nil
         }
     }
 

@@ -58,6 +58,11 @@ public struct SANAdminClient: Sendable {
         try await request(.GET, "/v1/capacity", as: SANNodeCapacity.self)
     }
 
+    /// An initiator's sessions on the node and how long they have been silent.
+    public func initiatorActivity(_ iqn: String) async throws -> SANInitiatorActivity {
+        try await request(.GET, "/v1/initiators/\(escape(iqn))/activity", as: SANInitiatorActivity.self)
+    }
+
     /// The node's iSCSI portal, HOST:PORT.
     public func portal() async throws -> String {
         try await capacity().portal

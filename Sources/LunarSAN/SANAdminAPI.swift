@@ -270,6 +270,13 @@ enum SANAdminAPI {
                 )
             }
         )
+        router.get(
+            "v1/initiators/:iqn/activity",
+            use: guarded { _, context in
+                guard let iqn = context.parameters.get("iqn") else { throw SANError(.invalidName, "no initiator name") }
+                return try json(await store.initiatorActivity(iqn))
+            }
+        )
         router.get("v1/health", use: { _, _ in try json(["status": "ok"]) })
         return router
     }

@@ -145,3 +145,11 @@ extension VolumeStore {
         return groups[name]!.info
     }
 }
+
+extension VolumeStore {
+    /// An initiator's sessions on this node and how long they have been silent.
+    func initiatorActivity(_ iqn: String) -> SANInitiatorActivity {
+        let (count, idle) = sessions?.activity(initiator: iqn) ?? (0, nil)
+        return SANInitiatorActivity(initiator: iqn, sessions: count, idleMilliseconds: idle.map { Int($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) })
+    }
+}

@@ -188,6 +188,12 @@ public struct LunarStorageProvider: StorageProvider {
         return access
     }
 
+    public func activity(of host: HostDescriptor, in pool: PoolDescriptor) async throws -> SANInitiatorActivity? {
+        guard let iqn = host.initiatorIQN else { return nil }
+        let client = try client(pool)
+        return try await Self.translate("report the host's sessions") { try await client.initiatorActivity(iqn) }
+    }
+
     public func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {
         let client = try client(pool)
         // The path is /<iqn>/0 and the volume's name is what follows the IQN's colon.

@@ -130,6 +130,9 @@ public protocol StorageDriver: Sendable {
     func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess>
     /// Takes one access away by path (fence semantics), whether or not the server knows the volume.
     func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws
+    /// What the storage saw of the host lately (HA asks whether a silent host is gone); nil when
+    /// the storage cannot tell.
+    func activity(of host: HostDescriptor, in pool: PoolDescriptor) async throws -> SANInitiatorActivity?
 }
 
 /// One initiator's access to one volume (its recorded path) on managed storage.
@@ -149,4 +152,5 @@ extension StorageDriver {
     /// Unmanaged storage gives no per-host access.
     public func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> { [] }
     public func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {}
+    public func activity(of host: HostDescriptor, in pool: PoolDescriptor) async throws -> SANInitiatorActivity? { nil }
 }

@@ -6,7 +6,7 @@ struct Lunar: AsyncParsableCommand {
         commandName: "lunar",
         abstract: "Managed block storage for clouds, with hard per-volume QoS and a CloudStack-compatible API.",
         subcommands: [
-            UpCommand.self, ServerCommand.self, SANCommand.self, APICallCommand.self,
+            UpCommand.self, ServerCommand.self, SANCommand.self, AgentCommand.self, APICallCommand.self,
             ZoneCommand.self, PodCommand.self, ClusterCommand.self, HostCommand.self, AccountCommand.self, JobCommand.self,
             OfferingCommand.self, PoolCommand.self, VolumeCommand.self, AdminCommand.self, BenchCommand.self,
         ]

@@ -76,12 +76,15 @@ struct ServerCommand: AsyncParsableCommand {
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start Lunar on 127.0.0.1 (management server and a SAN node) with a data folder, and print where it listens and the admin keys.",
-        discussion: "Ctrl-C or SIGTERM stops everything cleanly. A second `lunar up` on the same folder resumes."
+        abstract: "Start Lunar on 127.0.0.1 (management server, a SAN node and simulated hosts) with a data folder, and print where it listens and the admin keys.",
+        discussion: "On first start it seeds a zone, pod, cluster, a managed pool on the SAN and offerings. Ctrl-C or SIGTERM stops everything cleanly. A second `lunar up` on the same folder resumes."
     )
 
     @OptionGroup var options: RoleOptions
     @OptionGroup var san: SANOptions
+
+    @Option(name: .long, help: "Simulated hosts to start, each a `lunar agent` process (0 for none).")
+    var hosts: Int = 2
 
     func run() async throws {
         let logger = options.bootstrapLogging()
@@ -92,7 +95,9 @@ struct UpCommand: AsyncParsableCommand {
         if san.adminBind == nil { sanConfiguration.adminHost = configuration.bindAddress }
         let folder = DataFolder(path: configuration.dataDirectory)
         let bindAddress = configuration.bindAddress
-        let banner = UpBanner(folder: folder, bindAddress: bindAddress)
+        let (readyStream, ready) = AsyncStream.makeStream(of: UpAgents.SANReady.self)
+        let banner = UpBanner(folder: folder, bindAddress: bindAddress, ready: ready)
+        let agents = UpAgents(folder: folder, hosts: hosts, logLevel: options.logLevel, logger: logger, ready: readyStream)
         let serverApp = try await LunarServerApp.build(configuration: configuration, logger: logger) { port in
             await banner.apiListening(port: port)
         }
@@ -105,7 +110,7 @@ struct UpCommand: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: serverApp), .init(service: sanApp)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: [.init(service: serverApp), .init(service: sanApp), .init(service: agents)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
     }
@@ -117,10 +122,12 @@ actor UpBanner {
     let bindAddress: String
     var apiPort: Int?
     var san: SANNode.Endpoints?
+    let ready: AsyncStream<UpAgents.SANReady>.Continuation
 
-    init(folder: DataFolder, bindAddress: String) {
+    init(folder: DataFolder, bindAddress: String, ready: AsyncStream<UpAgents.SANReady>.Continuation) {
         self.folder = folder
         self.bindAddress = bindAddress
+        self.ready = ready
     }
 
     func apiListening(port: Int) {
@@ -156,6 +163,8 @@ actor UpBanner {
         lines.append("Try: lunar zone list --data \(absolute)    or    lunar san volume create v1 --size 1G --data \(absolute)")
         lines.append("(Ctrl-C stops Lunar)")
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        ready.yield(.init(api: "http://\(bindAddress):\(apiPort)/client/api", san: .init(admin: san.admin, tokenFile: san.tokenFile)))
+        ready.finish()
     }
 }
 

@@ -33,6 +33,16 @@ public final class ISCSISessionRegistry: Sendable {
         entries.withLock { entries in entries.values.map(\.session).filter { target == nil || $0.target == target } }
     }
 
+    /// How many sessions `initiator` has (to any target) and how long since the most recent of them
+    /// last sent a command: how the server tells a host that is gone from one that only lost its
+    /// agent (a gone host's sessions are absent or silent).
+    public func activity(initiator: String) -> (sessions: Int, idle: Duration?) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let stamps = entries.withLock { entries in entries.values.filter { $0.session.initiator == initiator }.map { $0.fence.lastCommandNanoseconds } }
+        guard let latest = stamps.max() else { return (0, nil) }
+        return (stamps.count, latest == 0 ? nil : .nanoseconds(Int64(now &- latest)))
+    }
+
     /// Closes the connections of `initiator` (every initiator when nil) to `target`; returns how many.
     @discardableResult
     public func close(target: String, initiator: String? = nil) -> Int {
@@ -69,6 +79,8 @@ final class ISCSIConnectionFence: Sendable {
     }
 
     let state = Mutex(State())
+    /// Uptime when the connection last started a command (0: never).
+    let lastCommand = Atomic<UInt64>(0)
     let channel: any Channel
     /// Runs on the connection's event loop: stop taking commands, drop what has not started.
     let stop: @Sendable () -> Void
@@ -81,6 +93,13 @@ final class ISCSIConnectionFence: Sendable {
     func started() {
         state.withLock { $0.executing += 1 }
     }
+
+    /// A command arrived.
+    func touch() {
+        lastCommand.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    var lastCommandNanoseconds: UInt64 { lastCommand.load(ordering: .relaxed) }
 
     func finished() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -119,7 +119,9 @@ public final class ISCSITargetConnectionHandler: ChannelInboundHandler {
             }
         }
         switch pdu.opcode {
-        case .scsiCommand: handleCommand(context: context, command: ISCSISCSICommand(pdu))
+        case .scsiCommand:
+            fence?.touch()
+            handleCommand(context: context, command: ISCSISCSICommand(pdu))
         case .dataOut: handleDataOut(context: context, dataOut: ISCSIDataOut(pdu))
         case .nopOut:
             if ISCSINop.initiatorTaskTag(of: pdu) != 0xFFFF_FFFF {

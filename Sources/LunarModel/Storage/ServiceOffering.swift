@@ -18,6 +18,8 @@ public struct ServiceOffering: Sendable, Hashable {
     public var storageType: DiskOffering.StorageType
     public var rateLimits: HypervisorRateLimits
     public var createdEpochSeconds: Int64
+    /// VMs of this offering are restarted elsewhere when their host fails (CloudStack's `offerha`).
+    public var offerHA = false
 
     public init(
         id: ServiceOfferingID, name: String, displayText: String, cpuNumber: Int, cpuSpeedMHz: Int, memoryMB: Int, minIOPS: Int64?,

@@ -1,9 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import LunarModel
 import LunarStorage
+import LunarWire
 import NIOCore
 import ServiceLifecycle
 
@@ -41,11 +43,13 @@ public enum LunarServerApp {
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + extraCommands
+                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
+        let agents = AgentGateway(logger: logger)
         let server = ServerContext(
-            store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers,
+            store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers, agents: agents,
+            agentHeartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
             rootKeysChanged: { old, new in
                 // Keep admin-keys.json in step when the key pair it holds is replaced.
                 guard let current = try? folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName), current.apiKey == old.apiKey else {
@@ -58,7 +62,13 @@ public enum LunarServerApp {
                 }
             }
         )
+        try await AgentToken.ensure(store: store, folder: folder, logger: logger)
         try await jobs.recover(using: commands, server: server)
+        let monitor = HostMonitor(
+            server: server, heartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
+            missedHeartbeats: configuration.missedHeartbeatsBeforeInvestigation
+        )
+        let endpoint = AgentEndpoint(server: server)
 
         let dispatcher = APIDispatcher(server: server, commands: commands)
         let router = Router(context: BasicRequestContext.self)
@@ -72,12 +82,22 @@ public enum LunarServerApp {
         let bindAddress = configuration.bindAddress
         return Application(
             router: router,
+            server: .http1WebSocketUpgrade(configuration: .init(maxFrameSize: AgentMessage.maximumBytes)) { request, _, _ in
+                // Agents connect to /agent; everything else is the API.
+                guard request.path == "/agent" else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, context in
+                    try await endpoint.serve(inbound: inbound, outbound: outbound, logger: context.logger)
+                }
+            },
             configuration: ApplicationConfiguration(address: .hostname(configuration.bindAddress, port: configuration.port), serverName: "Lunar"),
-            services: [DatabaseService(database: database), jobs],
+            services: [DatabaseService(database: database), jobs, monitor],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 do {
-                    try folder.updateEndpoints { $0.api = "http://\(bindAddress):\(port)/client/api" }
+                    try folder.updateEndpoints {
+                        $0.api = "http://\(bindAddress):\(port)/client/api"
+                        $0.agent = "ws://\(bindAddress):\(port)/agent"
+                    }
                 } catch {
                     logger.error("could not write endpoints.json", metadata: ["error": .string("\(error)")])
                 }

@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable, Codable {
     public var maximumBodyBytes: Int = 1 << 20
     public var maximumUnfinishedJobs: Int = 1_000
     public var maximumConcurrentJobs: Int = 16
+    /// How often agents beat.
+    public var agentHeartbeatMilliseconds: Int = 1_000
+    /// Heartbeats an Up host may miss before it is investigated for HA.
+    public var missedHeartbeatsBeforeInvestigation: Int = 5
 
     public init(dataDirectory: String, bindAddress: String = "127.0.0.1", port: Int = 8080) {
         self.dataDirectory = dataDirectory
@@ -28,6 +32,8 @@ public struct ServerConfiguration: Sendable, Codable {
         case maximumBodyBytes = "max_body_bytes"
         case maximumUnfinishedJobs = "max_unfinished_jobs"
         case maximumConcurrentJobs = "max_concurrent_jobs"
+        case agentHeartbeatMilliseconds = "agent_heartbeat_ms"
+        case missedHeartbeatsBeforeInvestigation = "missed_heartbeats"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +45,8 @@ public struct ServerConfiguration: Sendable, Codable {
         self.maximumBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maximumBodyBytes) ?? 1 << 20
         self.maximumUnfinishedJobs = try container.decodeIfPresent(Int.self, forKey: .maximumUnfinishedJobs) ?? 1_000
         self.maximumConcurrentJobs = try container.decodeIfPresent(Int.self, forKey: .maximumConcurrentJobs) ?? 16
+        self.agentHeartbeatMilliseconds = try container.decodeIfPresent(Int.self, forKey: .agentHeartbeatMilliseconds) ?? 1_000
+        self.missedHeartbeatsBeforeInvestigation = try container.decodeIfPresent(Int.self, forKey: .missedHeartbeatsBeforeInvestigation) ?? 5
     }
 
     /// Reads a JSON config file.

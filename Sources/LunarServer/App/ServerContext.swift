@@ -10,6 +10,9 @@ public struct ServerContext: Sendable {
     public let logger: Logger
     public let commands: CommandTable
     public let providers: StorageProviderRegistry
+    /// Every connected agent, for commands to hosts.
+    public let agents: AgentGateway
+    public let agentHeartbeatMilliseconds: Int
     /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
     let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
 }

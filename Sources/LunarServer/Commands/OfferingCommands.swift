@@ -121,6 +121,7 @@ enum OfferingCommands {
             APIParameter("tags", .string, length: 4096, "Storage tags for the root disk"),
             APIParameter("hosttags", .string, length: 4096, "Host tags"),
             APIParameter("rootdisksize", .long, "Root disk size in GB (the template's size when absent)"),
+            APIParameter("offerha", .boolean, "Restart the VMs elsewhere when their host fails"),
             APIParameter("hypervisorsnapshotreserve", .integer, "Percent"),
             APIParameter("provisioningtype", .string, "thin, sparse or fat"),
             APIParameter("storagetype", .string, "shared or local"),
@@ -145,8 +146,10 @@ enum OfferingCommands {
                 storageType: try p.choice("storagetype", as: DiskOffering.StorageType.self) ?? .shared,
                 rateLimits: try HypervisorRateLimits.from(p), createdEpochSeconds: call.server.time.nowEpochSeconds()
             )
-            try await call.server.store.createServiceOffering(offering)
-            return .object(name: "serviceoffering", offering.response)
+            var created = offering
+            created.offerHA = try p.bool("offerha") ?? false
+            try await call.server.store.createServiceOffering(created)
+            return .object(name: "serviceoffering", created.response)
         }
     )
 

@@ -1,6 +1,6 @@
 /// Every schema change, in order. Append only.
 public enum Migrations {
-    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants]
+    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines]
 
     /// Accounts, users, the infrastructure tree, hosts, and async jobs with their step journal.
     /// The schema enforces what it can: foreign keys, unique names, and the allowed states.

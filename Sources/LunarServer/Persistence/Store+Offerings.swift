@@ -96,6 +96,7 @@ extension Store {
                 ("min_iops", offering.minIOPS), ("max_iops", offering.maxIOPS), ("customized_iops", offering.isCustomizedIOPS ? 1 : 0),
                 ("tags", StorageTags.join(offering.tags)), ("host_tags", StorageTags.join(offering.hostTags)),
                 ("root_disk_size_gb", offering.rootDiskSizeGB), ("hsr_percent", offering.hypervisorSnapshotReservePercent),
+                ("offer_ha", offering.offerHA ? 1 : 0),
                 ("provisioning_type", offering.provisioningType.rawValue), ("storage_type", offering.storageType.rawValue),
                 ("created", offering.createdEpochSeconds),
             ] + Self.rateColumns(offering.rateLimits))
@@ -128,7 +129,7 @@ extension Store {
     }
 
     static func serviceOffering(from row: any SQLRow) throws -> ServiceOffering {
-        ServiceOffering(
+        var offering = ServiceOffering(
             id: ServiceOfferingID(trusted: try row.decode(column: "id", as: String.self)),
             name: try row.decode(column: "name", as: String.self),
             displayText: try row.decode(column: "display_text", as: String.self),
@@ -147,5 +148,7 @@ extension Store {
             rateLimits: try rateLimits(from: row),
             createdEpochSeconds: try row.decode(column: "created", as: Int64.self)
         )
+        offering.offerHA = try bool(from: row, "offer_ha")
+        return offering
     }
 }

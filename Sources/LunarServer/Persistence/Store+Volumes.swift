@@ -7,15 +7,18 @@ import SQLKit
 extension Store {
     public func insertVolume(_ volume: Volume) async throws {
         precondition(volume.state == .allocated && volume.poolID == nil)
-        try await database.write { sql in
-            try await insert(sql, into: "volumes", [
+        try await database.write { sql in try await insertVolumeRow(sql, volume) }
+    }
+
+    func insertVolumeRow(_ sql: any SQLDatabase, _ volume: Volume) async throws {
+        precondition(volume.state == .allocated && volume.poolID == nil)
+        try await insert(sql, into: "volumes", [
                 ("id", volume.id.uuid), ("name", volume.name), ("account_id", volume.accountID.uuid), ("zone_id", volume.zoneID.uuid),
                 ("disk_offering_id", volume.diskOfferingID?.uuid), ("type", volume.kind.rawValue), ("size_bytes", volume.sizeBytes),
                 ("min_iops", volume.minIOPS), ("max_iops", volume.maxIOPS), ("hsr_percent", volume.hypervisorSnapshotReservePercent),
                 ("state", volume.state.rawValue), ("provisioning_type", volume.provisioningType.rawValue),
                 ("vm_id", volume.virtualMachineID?.uuid), ("device_id", volume.deviceID), ("created", volume.createdEpochSeconds),
             ] + Self.rateColumns(volume.rateLimits))
-        }
     }
 
     public func volume(_ id: VolumeID) async throws -> Volume? {

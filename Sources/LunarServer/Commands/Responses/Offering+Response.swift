@@ -78,7 +78,7 @@ extension ServiceOffering {
             "hypervisorsnapshotreserve": hypervisorSnapshotReservePercent.map { .integer(Int64($0)) },
             "storagetype": storageType.rawValue.json,
             "provisioningtype": provisioningType.rawValue.json,
-            "offerha": false,
+            "offerha": offerHA.json,
             "limitcpuuse": false,
             "issystem": false,
             "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,

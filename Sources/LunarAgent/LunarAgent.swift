@@ -1,4 +1,0 @@
-import LunarModel
-import LunarWire
-import LunarStorage
-public enum LunarAgentModule {}

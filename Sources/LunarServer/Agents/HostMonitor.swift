@@ -1,0 +1,103 @@
+import Logging
+import LunarModel
+import LunarStorage
+import ServiceLifecycle
+
+/// HA (DESIGN.md flow 8): a host whose agent falls silent is investigated; when the storage
+/// confirms it is gone too (its iSCSI sessions are absent or silent), it is fenced — every grant
+/// revoked, which drops its sessions — marked Down, and its HA-enabled VMs start on other hosts.
+/// A host whose disks are still busy only lost its agent: it is put in Alert and left running.
+final class HostMonitor: Service, Sendable {
+    let server: ServerContext
+    let interval: Duration
+    let threshold: Duration
+
+    init(server: ServerContext, heartbeatMilliseconds: Int, missedHeartbeats: Int) {
+        self.server = server
+        self.interval = .milliseconds(heartbeatMilliseconds)
+        self.threshold = .milliseconds(heartbeatMilliseconds * max(1, missedHeartbeats))
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        var silentSince: [HostID: ContinuousClock.Instant] = [:]
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard let hosts = try? await server.store.allHosts() else { continue }
+            for host in hosts where [.up, .disconnected, .alert].contains(host.state) {
+                if let silence = await server.agents.silence(of: host.id), silence < threshold {
+                    silentSince[host.id] = nil
+                    continue
+                }
+                let since = silentSince[host.id] ?? (host.state == .up ? started : .now)
+                silentSince[host.id] = since
+                guard ContinuousClock.now - since >= threshold, await server.agents.silence(of: host.id).map({ $0 >= threshold }) ?? true else { continue }
+                await investigate(host)
+            }
+        }
+    }
+
+    /// Asks the storage whether the host still does I/O; fences it when it does not.
+    func investigate(_ host: LunarModel.Host) async {
+        var logger = server.logger
+        logger[metadataKey: "host.id"] = .string(host.id.uuid)
+        let thresholdMilliseconds = Int(threshold.components.seconds * 1000 + threshold.components.attoseconds / 1_000_000_000_000_000)
+        do {
+            for pool in try await server.store.pools(zoneID: host.zoneID) where pool.isManaged {
+                guard let (stored, details) = try await server.store.poolDescriptor(pool.id) else { continue }
+                let provider = try server.providers.require(pool.provider)
+                if let activity = try await provider.activity(of: host.descriptor, in: stored.descriptor(details: details)), activity.sessions > 0,
+                    let idle = activity.idleMilliseconds, idle < thresholdMilliseconds
+                {
+                    if host.state != .alert {
+                        logger.warning("the host's agent is silent but its disks are busy: Alert, not fenced", metadata: ["san.idle_ms": .stringConvertible(idle)])
+                        try await server.store.setHostState(host.id, .alert)
+                    }
+                    return
+                }
+            }
+        } catch {
+            // The storage cannot answer: fencing goes through the same storage, so wait for it.
+            logger.error("could not investigate a silent host", metadata: ["error": .string("\(error)")])
+            return
+        }
+        logger.warning("the host is gone (agent and storage silent): fencing it")
+        await Self.fence(host, server: server)
+    }
+
+    /// Revokes every grant the host holds, marks it Down, and recovers its VMs.
+    static func fence(_ host: LunarModel.Host, server: ServerContext) async {
+        let access = AccessService(server: server)
+        do {
+            try await server.store.setHostState(host.id, .down)
+            for grant in try await server.store.grants(host: host.id) {
+                guard let volume = try await server.store.volume(grant.volumeID) else { continue }
+                try await access.revoke(volume, from: host)
+            }
+            for vm in try await server.store.virtualMachines(on: host.id) { await recover(vm, lostOn: host, server: server) }
+        } catch {
+            server.logger.error("fencing did not finish; the next check tries again", metadata: ["host.id": .string(host.id.uuid), "error": .string("\(error)")])
+            try? await server.store.setHostState(host.id, .alert)
+        }
+    }
+
+    /// A VM whose host lost it: a migration to the lost host goes back to its source; anything
+    /// else is Stopped (its grants on that host revoked) and, if HA-enabled, started elsewhere.
+    static func recover(_ vm: VirtualMachine, lostOn host: LunarModel.Host, server: ServerContext) async {
+        let service = VMService(server: server)
+        let volumes = (try? await server.store.volumes(of: vm.id)) ?? []
+        await service.revokeAll(volumes, from: host)
+        do {
+            if vm.state == .migrating, vm.migrationHostID == host.id, let source = vm.hostID {
+                try await server.store.updateVirtualMachine(vm.id, from: [.migrating], to: .running, host: source)
+                return
+            }
+            try await server.store.updateVirtualMachine(vm.id, from: Set(VirtualMachine.State.allCases), to: .stopped, host: nil)
+            guard vm.haEnabled else { return }
+            let restarted = try await service.start(vm.id, on: nil, context: nil)
+            server.logger.notice("HA restarted a VM", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(restarted.hostID?.uuid ?? "-")])
+        } catch {
+            server.logger.error("HA could not restart a VM", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import LunarModel
+
+/// An agent's answer to one command.
+public enum AgentAnswer: Codable, Sendable, Equatable {
+    case done(AgentResult)
+    case failed(AgentFailure)
+}
+
+/// What a command produced; fields not relevant to a command are empty.
+public struct AgentResult: Codable, Sendable, Equatable {
+    public var vms: [VMReport]
+    public var migrationState: VMState?
+    public var ready: Bool?
+
+    public init(vms: [VMReport] = [], migrationState: VMState? = nil, ready: Bool? = nil) {
+        self.vms = vms
+        self.migrationState = migrationState
+        self.ready = ready
+    }
+}
+
+/// Why a command failed, with a stable code.
+public struct AgentFailure: Codable, Sendable, Equatable, Error, CustomStringConvertible {
+    public enum Code: String, Codable, Sendable {
+        case connectFailed = "connect_failed"
+        case accessDenied = "access_denied"
+        case notFound = "not_found"
+        case badRequest = "bad_request"
+        case busy
+        case ioError = "io_error"
+        case internalError = "internal_error"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// A VM as its host sees it.
+public struct VMReport: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        case running = "Running"
+        case paused = "Paused"
+        case failed = "Failed"
+    }
+
+    public var id: VirtualMachineID
+    public var state: State
+    public var volumes: [VolumeID]
+    /// Writes acknowledged by the disks since the VM first started (carried across migrations).
+    public var acknowledgedWrites: UInt64
+    /// The latest I/O error, if the VM's disks started failing.
+    public var lastError: String?
+
+    public init(id: VirtualMachineID, state: State, volumes: [VolumeID], acknowledgedWrites: UInt64, lastError: String?) {
+        self.id = id
+        self.state = state
+        self.volumes = volumes
+        self.acknowledgedWrites = acknowledgedWrites
+        self.lastError = lastError
+    }
+}
+
+/// A simulated VM's memory: what its workload has done, handed from source to destination.
+public struct VMState: Codable, Sendable, Equatable {
+    /// Per volume, the next journal sequence number to write.
+    public var nextSequence: [String: UInt64]
+    public var acknowledgedWrites: UInt64
+
+    public init(nextSequence: [String: UInt64], acknowledgedWrites: UInt64) {
+        self.nextSequence = nextSequence
+        self.acknowledgedWrites = acknowledgedWrites
+    }
+}

@@ -1,2 +1,0 @@
-import LunarModel
-public enum LunarWireModule {}

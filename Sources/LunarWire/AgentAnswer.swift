@@ -11,11 +11,14 @@ public struct AgentResult: Codable, Sendable, Equatable {
     public var vms: [VMReport]
     public var migrationState: VMState?
     public var ready: Bool?
+    /// Volumes whose disks are connected on the host (`checkVMs`).
+    public var connectedVolumes: [VolumeID]?
 
-    public init(vms: [VMReport] = [], migrationState: VMState? = nil, ready: Bool? = nil) {
+    public init(vms: [VMReport] = [], migrationState: VMState? = nil, ready: Bool? = nil, connectedVolumes: [VolumeID]? = nil) {
         self.vms = vms
         self.migrationState = migrationState
         self.ready = ready
+        self.connectedVolumes = connectedVolumes
     }
 }
 

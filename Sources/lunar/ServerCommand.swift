@@ -86,6 +86,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Simulated hosts to start, each a `lunar agent` process (0 for none).")
     var hosts: Int = 2
 
+    @Flag(name: .long, help: "Start only the server and the SAN: no seeding, no hosts.")
+    var bare = false
+
     func run() async throws {
         let logger = options.bootstrapLogging()
         var configuration = try options.serverConfiguration(defaultPort: 8080)
@@ -97,7 +100,7 @@ struct UpCommand: AsyncParsableCommand {
         let bindAddress = configuration.bindAddress
         let (readyStream, ready) = AsyncStream.makeStream(of: UpAgents.SANReady.self)
         let banner = UpBanner(folder: folder, bindAddress: bindAddress, ready: ready)
-        let agents = UpAgents(folder: folder, hosts: hosts, logLevel: options.logLevel, logger: logger, ready: readyStream)
+        let agents = UpAgents(folder: folder, hosts: bare ? 0 : hosts, seed: !bare, logLevel: options.logLevel, logger: logger, ready: readyStream)
         let serverApp = try await LunarServerApp.build(configuration: configuration, logger: logger) { port in
             await banner.apiListening(port: port)
         }

@@ -12,6 +12,7 @@ import Synchronization
 final class UpAgents: Service, Sendable {
     let folder: DataFolder
     let hosts: Int
+    let seed: Bool
     let logLevel: Logger.Level
     let logger: Logger
     let ready: AsyncStream<SANReady>
@@ -27,9 +28,10 @@ final class UpAgents: Service, Sendable {
         var tokenFile: String
     }
 
-    init(folder: DataFolder, hosts: Int, logLevel: Logger.Level, logger: Logger, ready: AsyncStream<SANReady>) {
+    init(folder: DataFolder, hosts: Int, seed: Bool, logLevel: Logger.Level, logger: Logger, ready: AsyncStream<SANReady>) {
         self.folder = folder
         self.hosts = hosts
+        self.seed = seed
         self.logLevel = logLevel
         self.logger = logger
         self.ready = ready
@@ -38,19 +40,13 @@ final class UpAgents: Service, Sendable {
     func run() async throws {
         var iterator = ready.makeAsyncIterator()
         guard let ready = await iterator.next() else { return }
-        do {
-            guard let keys = try folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName) else { throw LunarClientError.notConfigured("no admin keys") }
-            let token = String(decoding: try Data(contentsOf: URL(fileURLWithPath: ready.san.tokenFile)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            let seeder = UpSeeder(
-                api: LunarAPIClient(endpoint: ready.api, keys: keys), san: SANAdminClient(baseURL: ready.san.admin, token: token), sanAdmin: ready.san.admin,
-                sanToken: token
-            )
-            if try await seeder.seedIfNew() { logger.info("seeded a zone, pod, cluster, the lunar-san pool, offerings") }
-        } catch {
-            logger.error("could not seed the new data folder", metadata: ["error": .string("\(error)")])
+        if seed { await seedIfNew(ready) }
+        guard hosts > 0 else {
+            try? await gracefulShutdown()
+            return
         }
         var started: [LunarEndpoints.AgentProcess] = []
-        for index in 1...max(hosts, 1) where hosts > 0 {
+        for index in 1...hosts {
             let name = "host\(index)"
             let initiator = AgentCommand.defaultInitiator(name)
             do {
@@ -67,6 +63,20 @@ final class UpAgents: Service, Sendable {
         FileHandle.standardOutput.write(Data(("  Hosts:       " + started.map { "\($0.host) (agent pid \($0.pid))" }.joined(separator: ", ") + "\n").utf8))
         try? await gracefulShutdown()
         await children.stopAll()
+    }
+
+    func seedIfNew(_ ready: SANReady) async {
+        do {
+            guard let keys = try folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName) else { throw LunarClientError.notConfigured("no admin keys") }
+            let token = String(decoding: try Data(contentsOf: URL(fileURLWithPath: ready.san.tokenFile)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let seeder = UpSeeder(
+                api: LunarAPIClient(endpoint: ready.api, keys: keys), san: SANAdminClient(baseURL: ready.san.admin, token: token), sanAdmin: ready.san.admin,
+                sanToken: token
+            )
+            if try await seeder.seedIfNew() { logger.info("seeded a zone, pod, cluster, the lunar-san pool, offerings") }
+        } catch {
+            logger.error("could not seed the new data folder", metadata: ["error": .string("\(error)")])
+        }
     }
 }
 

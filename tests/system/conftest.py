@@ -22,7 +22,7 @@ def lunar_binary() -> str:
 class Lunar:
     """A running `lunar up` (or `lunar server`) with its data folder."""
 
-    def __init__(self, data: Path, args=None, role="up"):
+    def __init__(self, data: Path, args=None, role="up", bare=True):
         self.data = data
         self.binary = lunar_binary()
         self.log = open(data.parent / f"{data.name}-{role}.log", "ab")
@@ -30,6 +30,8 @@ class Lunar:
         if role == "up":
             # The SAN node's ports too: tests never assume a fixed port.
             command += ["--portal", "127.0.0.1:0", "--admin-port", "0"]
+            if bare:
+                command += ["--bare"]
         endpoints = data / "endpoints.json"
         if endpoints.exists():
             endpoints.unlink()  # so we wait for this run's port, not a previous one's
@@ -96,3 +98,38 @@ def cs_client(lunar):
     from cs import CloudStack
 
     return CloudStack(endpoint=lunar.api, key=lunar.keys["apikey"], secret=lunar.keys["secretkey"])
+
+
+class Cloud(Lunar):
+    """`lunar up` as a newcomer runs it: seeded, with its simulated hosts' agents registered."""
+
+    def __init__(self, data: Path, hosts=2, args=None):
+        super().__init__(data, args=["--hosts", str(hosts)] + (args or []), bare=False)
+        from cs import CloudStack
+
+        self.cs = CloudStack(endpoint=self.api, key=self.keys["apikey"], secret=self.keys["secretkey"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.endpoints = json.loads((data / "endpoints.json").read_text())
+            listed = self.cs.listHosts().get("host", []) if self.endpoints.get("agents") is not None else []
+            if len([h for h in listed if h["state"] == "Up"]) >= hosts:
+                break
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError(f"{hosts} hosts did not come Up within 60 s")
+
+    def invariant(self):
+        """DESIGN.md's invariant, checked by the server against the SAN and the agents."""
+        result = self.cs.checkAccessInvariant()["invariant"]
+        assert result["ok"], result["violations"]
+
+    def agent_pid(self, host_name):
+        return next(agent["pid"] for agent in self.endpoints["agents"] if agent["host"] == host_name)
+
+
+@pytest.fixture
+def cloud(data_dir):
+    instance = Cloud(data_dir)
+    yield instance
+    assert instance.stop() == 0, "lunar should exit 0 on SIGTERM"

@@ -55,7 +55,7 @@ public actor AgentCommandHandler {
             try await pools.modify(pool)
             return AgentResult()
         case .checkVMs:
-            return AgentResult(vms: await reports())
+            return AgentResult(vms: await reports(), connectedVolumes: await pools.connectedDisks())
         case .cleanUp(let expected):
             return try await cleanUp(keeping: Set(expected))
         case .readyForShutdown:

@@ -43,7 +43,7 @@ public enum LunarServerApp {
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + extraCommands
+                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
         let agents = AgentGateway(logger: logger)

@@ -5,7 +5,7 @@ import LunarStorage
 
 /// Lunar's own admin command for access to managed storage (not in CloudStack's API).
 enum AccessCommands {
-    static let all: [APICommand] = [addHost, grantVolumeAccess, revokeVolumeAccess, reconcileStorageAccess]
+    static let all: [APICommand] = [addHost, grantVolumeAccess, revokeVolumeAccess, reconcileStorageAccess, checkAccessInvariant]
 
     /// CloudStack's addHost, for hosts whose agent is not running yet: the host waits
     /// `Disconnected` until its agent connects. Lunar adds `initiatoriqn` (the host's iSCSI name;
@@ -142,6 +142,20 @@ enum AccessCommands {
                 ])
             }
             return .list(name: "accessfix", items: items, total: items.count)
+        }
+    )
+
+    /// Lunar's: checks DESIGN.md's invariant against the SAN and the agents (for tests and operators).
+    static let checkAccessInvariant = APICommand(
+        name: "checkAccessInvariant",
+        description: "Checks that each volume's access (SAN and grant records) and connections (agents) are exactly the hosts running its VM",
+        access: .rootAdmin,
+        parameters: [],
+        responseName: "invariant",
+        responseFields: [APIResponseField("ok", "boolean", "true when nothing is wrong"), APIResponseField("violations", "list", "what is wrong")],
+        execution: .sync { call in
+            let problems = try await InvariantChecker(server: call.server).violations()
+            return .object(name: "invariant", JSONObject(["ok": problems.isEmpty.json, "violations": .array(problems.map(JSONValue.string))]))
         }
     )
 }

@@ -207,7 +207,9 @@ enum VMCommands {
         guard let vm = try await server.store.virtualMachine(id) else { return JSONObject([:]) }
         let stopped = try await VMService(server: server).stop(id, forced: true, context: context)
         var response = try await vmResult(stopped, server: server)
-        for volume in try await server.store.volumes(of: id) where volume.kind == .root {
+        for volume in try await server.store.volumes(of: id) {
+            try await server.store.setVolumeAttachment(volume.id, vm: nil, deviceID: nil)
+            guard volume.kind == .root else { continue }
             try await context.step("delete \(volume.name)") { try await VolumeService(server: server).delete(volume.id) }
         }
         try await server.store.removeVirtualMachine(vm.id)

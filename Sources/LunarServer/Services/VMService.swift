@@ -229,7 +229,7 @@ struct VMService: Sendable {
         let offering = try await store.serviceOffering(vm.serviceOfferingID)
         return VMSpec(
             id: vm.id, name: vm.name, cpuCores: offering?.cpuNumber ?? 1, memoryMB: offering?.memoryMB ?? 512, disks: disks,
-            workload: WorkloadSpec(mode: WorkloadSpec.Mode(rawValue: vm.workload) ?? .idle)
+            workload: WorkloadSpec(mode: WorkloadSpec.Mode(rawValue: vm.workload) ?? .idle, queueDepth: vm.workload == "journal" ? 4 : 1)
         )
     }
 

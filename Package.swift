@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "LunarServerTests",
             dependencies: [
-                "LunarServer", "LunarModel", "LunarClient", "LunarStorage", "LunarSAN", "ISCSI", "LunarSANTestSupport",
+                "LunarServer", "LunarModel", "LunarClient", "LunarStorage", "LunarSAN", "ISCSI", "LunarSANTestSupport", "LunarAgent", "LunarWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

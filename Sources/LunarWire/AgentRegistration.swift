@@ -50,9 +50,11 @@ public struct RegistrationAccepted: Codable, Sendable, Equatable {
 public struct AgentHeartbeat: Codable, Sendable, Equatable {
     public var sequence: UInt64
     public var vms: [VMReport]
+    public var connectedVolumes: [VolumeID]
 
-    public init(sequence: UInt64, vms: [VMReport]) {
+    public init(sequence: UInt64, vms: [VMReport], connectedVolumes: [VolumeID]) {
         self.sequence = sequence
         self.vms = vms
+        self.connectedVolumes = connectedVolumes
     }
 }

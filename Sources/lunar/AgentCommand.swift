@@ -39,6 +39,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: ArgumentHelp("Inject a failure (tests): COMMAND=lose-command|lose-answer|refuse|delay:MS[*COUNT].", visibility: .hidden))
+    var fault: [String] = []
+
     func run() async throws {
         let logger = RoleOptions.bootstrapLogging(level: logLevel, label: "lunar.agent")
         let folder = data ?? ProcessInfo.processInfo.environment["LUNAR_DATA"]
@@ -57,7 +60,13 @@ struct AgentCommand: AsyncParsableCommand {
         let configuration = AgentConfiguration(
             serverURL: url, token: secret, hostName: name, ipAddress: address, initiatorIQN: initiator ?? Self.defaultInitiator(name), cluster: cluster
         )
-        let agent = LunarAgentService(configuration: configuration, logger: logger)
+        var rules: [ScriptedFaults.Rule] = []
+        for text in fault {
+            guard let rule = ScriptedFaults.parse(text) else { throw ValidationError("bad --fault \(text): COMMAND=lose-command|lose-answer|refuse|delay:MS[*COUNT]") }
+            rules.append(rule)
+        }
+        if !rules.isEmpty { logger.warning("injecting failures", metadata: ["faults": .string(fault.joined(separator: " "))]) }
+        let agent = LunarAgentService(configuration: configuration, logger: logger, faults: rules.isEmpty ? nil : ScriptedFaults(rules: rules))
         let group = ServiceGroup(configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

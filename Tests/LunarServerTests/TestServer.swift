@@ -86,13 +86,16 @@ enum TestSupport {
         time: any TimeSource = SystemTimeSource(),
         extraCommands: [APICommand] = [],
         extraProviders: [any StorageProvider] = [],
+        configure: (inout ServerConfiguration) -> Void = { _ in },
         logger: Logger = quietLogger,
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         let directory = dataDirectory ?? temporaryDirectory()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
+        configure(&configuration)
         let app = try await LunarServerApp.build(
-            configuration: ServerConfiguration(dataDirectory: directory, port: 0), time: time, extraCommands: extraCommands,
+            configuration: configuration, time: time, extraCommands: extraCommands,
             extraProviders: extraProviders, logger: logger
         ) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)

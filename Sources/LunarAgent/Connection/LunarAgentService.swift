@@ -17,15 +17,21 @@ public final class LunarAgentService: Service, Sendable {
     public let pools: StoragePoolManager
     let logger: Logger
 
-    public init(configuration: AgentConfiguration, logger: Logger) {
+    let faults: (any AgentFaultInjector)?
+
+    /// - Parameters:
+    ///   - adaptors: the storage adaptors (default: Lunar's iSCSI and local files).
+    ///   - faults: injected failures (tests and simulations only).
+    public init(configuration: AgentConfiguration, logger: Logger, adaptors: [any StorageAdaptor]? = nil, faults: (any AgentFaultInjector)? = nil) {
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "host.name"] = .string(configuration.hostName)
         self.logger = logger
-        self.pools = StoragePoolManager(adaptors: [
-            LunarISCSIAdaptor(initiatorName: configuration.initiatorIQN, logger: logger), LocalFileAdaptor(),
-        ])
+        self.pools = StoragePoolManager(
+            adaptors: adaptors ?? [LunarISCSIAdaptor(initiatorName: configuration.initiatorIQN, logger: logger), LocalFileAdaptor()]
+        )
         self.handler = AgentCommandHandler(pools: pools, logger: logger)
+        self.faults = faults
     }
 
     public func run() async throws {
@@ -64,8 +70,10 @@ public final class LunarAgentService: Service, Sendable {
         )
         let registered = RegisteredFlag()
         let handler = self.handler
+        let pools = self.pools
         let logger = self.logger
         let limit = configuration.maximumConcurrentCommands
+        let faults = self.faults
         var clientConfiguration = WebSocketClientConfiguration()
         clientConfiguration.maxFrameSize = AgentMessage.maximumBytes
         try await WebSocketClient.connect(url: configuration.serverURL, configuration: clientConfiguration, logger: logger) { inbound, outbound, _ in
@@ -96,7 +104,7 @@ public final class LunarAgentService: Service, Sendable {
                             while !Task.isCancelled {
                                 try await Task.sleep(for: interval)
                                 sequence += 1
-                                sending.yield(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports())))
+                                sending.yield(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports(), connectedVolumes: await pools.connectedDisks())))
                             }
                         }
                     case .refused(let reason):
@@ -105,8 +113,16 @@ public final class LunarAgentService: Service, Sendable {
                         await slots.acquire()
                         group.addTask {
                             defer { Task { await slots.release() } }
-                            let answer = await handler.handle(command)
-                            sending.yield(.answer(id: id, answer: answer))
+                            switch await faults?.fault(for: command) {
+                            case .loseCommand?:
+                                return
+                            case .refuse?:
+                                sending.yield(.answer(id: id, answer: .failed(AgentFailure(.internalError, "injected failure"))))
+                            case .loseAnswer?:
+                                _ = await handler.handle(command)
+                            case nil:
+                                sending.yield(.answer(id: id, answer: await handler.handle(command)))
+                            }
                         }
                     case .register, .heartbeat, .answer:
                         logger.warning("unexpected message from the server")

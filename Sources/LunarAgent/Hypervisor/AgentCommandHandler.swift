@@ -56,8 +56,8 @@ public actor AgentCommandHandler {
             return AgentResult()
         case .checkVMs:
             return AgentResult(vms: await reports(), connectedVolumes: await pools.connectedDisks())
-        case .cleanUp(let expected):
-            return try await cleanUp(keeping: Set(expected))
+        case .cleanUp(let stopVMs, let disconnectVolumes):
+            return try await cleanUp(stopping: stopVMs, disconnecting: disconnectVolumes)
         case .readyForShutdown:
             return AgentResult(vms: await reports(), ready: vms.isEmpty)
         }
@@ -118,18 +118,18 @@ public actor AgentCommandHandler {
         return AgentResult(vms: vms[id] == nil ? [] : [await vms[id]!.report()])
     }
 
-    /// Makes the host hold exactly the expected VMs, and only their disks.
-    func cleanUp(keeping expected: Set<VirtualMachineID>) async throws -> AgentResult {
-        for id in vms.keys where !expected.contains(id) {
+    /// Stops what the server does not expect here and disconnects the volumes no VM here uses.
+    func cleanUp(stopping stopVMs: [VirtualMachineID], disconnecting volumes: [VolumeID]) async throws -> AgentResult {
+        for id in stopVMs {
             _ = try await serially(id) { await self.stop(id) }
         }
         var needed = Set<VolumeID>()
         for vm in vms.values { needed.formUnion(await vm.volumes) }
-        for volume in await pools.connectedDisks() where !needed.contains(volume) {
+        for volume in volumes where !needed.contains(volume) {
             logger.notice("disconnecting a disk no VM here needs", metadata: ["volume.id": .string(volume.uuid)])
             await pools.disconnect(volume)
         }
-        return AgentResult(vms: await reports())
+        return AgentResult(vms: await reports(), connectedVolumes: await pools.connectedDisks())
     }
 
     /// Runs `body` after every earlier operation on the same VM.

@@ -45,10 +45,17 @@ struct AgentEndpoint: Sendable {
                         try await outbound.close(.policyViolation, reason: "refused")
                         return
                     }
-                case .heartbeat:
+                case .heartbeat(let beat):
                     guard let host else { continue }
                     await server.agents.heard(host: host.id, token: token)
                     try? await server.store.touchHost(host.id)
+                    if await server.agents.beginSweep(host.id) {
+                        let server = self.server
+                        Task {
+                            try? await HostSynchronizer(server: server).sweep(host, reportedVMs: beat.vms.map(\.id), connected: beat.connectedVolumes)
+                            await server.agents.endSweep(host.id)
+                        }
+                    }
                 case .answer(let id, let answer):
                     guard let host else { continue }
                     await server.agents.answer(host: host.id, token: token, id: id, answer)

@@ -55,6 +55,12 @@ public actor AgentGateway {
 
     public func isConnected(_ host: HostID) -> Bool { sessions[host] != nil }
 
+    var sweeping: Set<HostID> = []
+
+    /// At most one heartbeat sweep per host at a time; a beat during one is skipped.
+    func beginSweep(_ host: HostID) -> Bool { sweeping.insert(host).inserted }
+    func endSweep(_ host: HostID) { sweeping.remove(host) }
+
     public func connectedHosts() -> Set<HostID> { Set(sessions.keys) }
 
     /// How long since the host's agent was last heard, or nil when it is not connected.

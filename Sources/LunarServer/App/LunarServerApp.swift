@@ -46,7 +46,7 @@ public enum LunarServerApp {
                 + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
-        let agents = AgentGateway(logger: logger)
+        let agents = AgentGateway(logger: logger, timeoutScale: configuration.agentTimeoutScale)
         let server = ServerContext(
             store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers, agents: agents,
             agentHeartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,

@@ -17,6 +17,8 @@ public struct ServerConfiguration: Sendable, Codable {
     public var agentHeartbeatMilliseconds: Int = 1_000
     /// Heartbeats an Up host may miss before it is investigated for HA.
     public var missedHeartbeatsBeforeInvestigation: Int = 5
+    /// Multiplies every agent command's timeout (simulations shorten them).
+    public var agentTimeoutScale: Double = 1
 
     public init(dataDirectory: String, bindAddress: String = "127.0.0.1", port: Int = 8080) {
         self.dataDirectory = dataDirectory
@@ -34,6 +36,7 @@ public struct ServerConfiguration: Sendable, Codable {
         case maximumConcurrentJobs = "max_concurrent_jobs"
         case agentHeartbeatMilliseconds = "agent_heartbeat_ms"
         case missedHeartbeatsBeforeInvestigation = "missed_heartbeats"
+        case agentTimeoutScale = "agent_timeout_scale"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +50,7 @@ public struct ServerConfiguration: Sendable, Codable {
         self.maximumConcurrentJobs = try container.decodeIfPresent(Int.self, forKey: .maximumConcurrentJobs) ?? 16
         self.agentHeartbeatMilliseconds = try container.decodeIfPresent(Int.self, forKey: .agentHeartbeatMilliseconds) ?? 1_000
         self.missedHeartbeatsBeforeInvestigation = try container.decodeIfPresent(Int.self, forKey: .missedHeartbeatsBeforeInvestigation) ?? 5
+        self.agentTimeoutScale = try container.decodeIfPresent(Double.self, forKey: .agentTimeoutScale) ?? 1
     }
 
     /// Reads a JSON config file.

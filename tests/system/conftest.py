@@ -26,12 +26,13 @@ class Lunar:
         self.data = data
         self.binary = lunar_binary()
         self.log = open(data.parent / f"{data.name}-{role}.log", "ab")
-        command = [self.binary, role, "--data", str(data), "--port", "0"] + (args or [])
+        command = [self.binary, role, "--data", str(data), "--port", "0"]
         if role == "up":
             # The SAN node's ports too: tests never assume a fixed port.
             command += ["--portal", "127.0.0.1:0", "--admin-port", "0"]
             if bare:
                 command += ["--bare"]
+        command += args or []  # last, so a test's own ports win
         endpoints = data / "endpoints.json"
         if endpoints.exists():
             endpoints.unlink()  # so we wait for this run's port, not a previous one's

@@ -5,6 +5,7 @@ import ISCSI
 import Logging
 import LunarModel
 import LunarWire
+import ServiceLifecycle
 
 /// Serves one agent's WebSocket: checks its registration, records its host, relays answers and
 /// heartbeats to the gateway, and marks the host Disconnected when the connection goes.
@@ -21,6 +22,8 @@ struct AgentEndpoint: Sendable {
             var host: LunarModel.Host?
             var token: UInt64 = 0
             defer { sending.finish() }
+            // Agents would hold the server open at shutdown: close their connections first.
+            try await withGracefulShutdownHandler {
             for try await frame in inbound.messages(maxSize: AgentMessage.maximumBytes) {
                 guard case .text(let text) = frame, let message = try? AgentMessage.decode(text) else {
                     logger.warning("unreadable agent message")
@@ -62,6 +65,9 @@ struct AgentEndpoint: Sendable {
                 case .registered, .refused, .command:
                     logger.warning("unexpected message from an agent")
                 }
+            }
+            } onGracefulShutdown: {
+                Task { try? await outbound.close(.goingAway, reason: "server stopping") }
             }
             if let host, await server.agents.close(host: host.id, token: token) {
                 let current = try? await server.store.host(host.id)

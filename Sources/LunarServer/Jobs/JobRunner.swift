@@ -86,8 +86,12 @@ public final class JobRunner: Service, Sendable {
         }
     }
 
+    /// How long running jobs may go on after shutdown begins; then they are cancelled and left
+    /// pending, to be resumed (or failed) at the next start.
+    static let shutdownGrace: Duration = .seconds(5)
+
     public func run() async throws {
-        await withGracefulShutdownHandler {
+        let work = Task {
             await withTaskGroup(of: Void.self) { group in
                 var running = 0
                 for await submission in stream {
@@ -100,8 +104,15 @@ public final class JobRunner: Service, Sendable {
                 }
                 await group.waitForAll()
             }
+        }
+        await withGracefulShutdownHandler {
+            await work.value
         } onGracefulShutdown: {
             self.continuation.finish()
+            Task {
+                try? await Task.sleep(for: Self.shutdownGrace)
+                work.cancel()
+            }
         }
     }
 
@@ -117,6 +128,10 @@ public final class JobRunner: Service, Sendable {
         do {
             result = try await submission.work(context)
             (status, code) = (.succeeded, 0)
+        } catch where Task.isCancelled {
+            // Stopped by the server's shutdown: the row stays pending for the next start.
+            logger.notice("job interrupted by shutdown; it resumes at the next start")
+            return
         } catch let error as LunarError {
             (status, code, result) = (.failed, error.code.rawValue, Self.errorResult(error))
         } catch {

@@ -139,6 +139,11 @@ let package = Package(
         ),
         .testTarget(name: "LunarModelTests", dependencies: ["LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "LunarAgentTests",
+            dependencies: ["LunarAgent", "LunarWire", "LunarModel", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ISCSITests",
             dependencies: [
                 "ISCSI",

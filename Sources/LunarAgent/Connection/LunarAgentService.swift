@@ -51,6 +51,7 @@ public final class LunarAgentService: Service, Sendable {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
                 try? await Task.sleep(for: backoff(afterFailures: failures))
             }
+            await handler.shutdown()
         } onGracefulShutdown: {}
     }
 

@@ -65,6 +65,17 @@ public actor AgentCommandHandler {
 
     func vm(_ id: VirtualMachineID) -> SimulatedVM? { vms[id] }
 
+    /// The agent is going away and its simulated VMs with it (a host powering off): stop every
+    /// VM's writes and log out of every disk.
+    public func shutdown() async {
+        for (id, vm) in vms {
+            _ = await vm.pause()
+            for disk in await vm.spec.disks { await pools.disconnect(disk) }
+            vms[id] = nil
+        }
+        for volume in await pools.connectedDisks() { await pools.disconnect(volume) }
+    }
+
     public func reports() async -> [VMReport] {
         var all: [VMReport] = []
         for vm in vms.values { all.append(await vm.report()) }

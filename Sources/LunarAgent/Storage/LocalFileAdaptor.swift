@@ -2,6 +2,7 @@ import Foundation
 import LunarModel
 import LunarWire
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Disks that are files in a folder every host mounts (the `local` provider). Connect checks the
@@ -47,7 +48,17 @@ public final class FileDisk: PhysicalDisk {
         self.blockCount = blockCount
     }
 
+    /// Blocking file calls (fsync above all) run on NIO's I/O threads, never on Swift's few
+    /// cooperative threads.
     public func read(lba: UInt64, blocks: UInt32) async throws -> ByteBuffer {
+        try await NIOThreadPool.singleton.runIfActive { try self.readNow(lba: lba, blocks: blocks) }
+    }
+
+    public func write(lba: UInt64, data: ByteBuffer, fua: Bool) async throws {
+        try await NIOThreadPool.singleton.runIfActive { try self.writeNow(lba: lba, data: data, fua: fua) }
+    }
+
+    func readNow(lba: UInt64, blocks: UInt32) throws -> ByteBuffer {
         try handle.withLock { handle in
             guard let handle else { throw AgentFailure(.ioError, "disk \(volumeID) is disconnected") }
             try handle.seek(toOffset: lba * 512)
@@ -58,7 +69,7 @@ public final class FileDisk: PhysicalDisk {
         }
     }
 
-    public func write(lba: UInt64, data: ByteBuffer, fua: Bool) async throws {
+    func writeNow(lba: UInt64, data: ByteBuffer, fua: Bool) throws {
         try handle.withLock { handle in
             guard let handle else { throw AgentFailure(.ioError, "disk \(volumeID) is disconnected") }
             try handle.seek(toOffset: lba * 512)

@@ -280,7 +280,7 @@ enum VMCommands {
         access: .anyUser,
         parameters: [
             APIParameter("id", .uuid, required: true, "The volume"), APIParameter("virtualmachineid", .uuid, required: true, "The VM"),
-            APIParameter("deviceid", .long, "The disk slot (1-15)"),
+            APIParameter("deviceid", .long, "The disk slot (1-63)"),
         ],
         responseName: "volume",
         responseFields: VolumeCommands.volumeFields,
@@ -288,7 +288,9 @@ enum VMCommands {
             let volume = try await VolumeCommands.ownedVolume(call)
             let vm = try await ownedVM(call, parameter: "virtualmachineid")
             let deviceID = try call.parameters.int("deviceid")
-            if let deviceID, !(1...15).contains(deviceID) { throw LunarError.invalidParameter("deviceid", value: "\(deviceID)", reason: "must be 1 to 15") }
+            if let deviceID, !(1...VMService.maximumDeviceID).contains(deviceID) {
+                throw LunarError.invalidParameter("deviceid", value: "\(deviceID)", reason: "must be 1 to \(VMService.maximumDeviceID)")
+            }
             return JobPlan(instanceType: "Volume", instanceID: volume.id.uuid) { context in
                 let attached = try await VMService(server: call.server).attach(volume.id, to: vm.id, deviceID: deviceID, context: context)
                 var names = NameCache(store: call.server.store)

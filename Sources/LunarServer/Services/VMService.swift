@@ -9,6 +9,9 @@ import LunarWire
 struct VMService: Sendable {
     let server: ServerContext
 
+    /// Disk slots a VM has (the simulator's bus is virtio-scsi-like: 63 data disks).
+    static let maximumDeviceID = 63
+
     var store: Store { server.store }
     var access: AccessService { AccessService(server: server) }
     var agents: AgentGateway { server.agents }
@@ -75,7 +78,7 @@ struct VMService: Sendable {
         }
         guard volume.zoneID == vm.zoneID else { throw LunarError.refused("volume \(volume.name) is in another zone than the VM") }
         let attached = try await store.volumes(of: vmID)
-        let deviceID = try requested ?? (1...15).first { id in !attached.contains { $0.deviceID == id } }
+        let deviceID = try requested ?? (1...VMService.maximumDeviceID).first { id in !attached.contains { $0.deviceID == id } }
             ?? { throw LunarError.refused("VM \(vm.name) has no free device slot") }()
         guard !attached.contains(where: { $0.deviceID == deviceID }) else { throw LunarError.refused("device \(deviceID) of VM \(vm.name) is taken") }
         guard [.stopped, .running].contains(vm.state) else { throw LunarError(.resourceInUse, "VM \(vm.name) is \(vm.state.rawValue)") }

@@ -1,0 +1,135 @@
+import Foundation
+import LunarModel
+import LunarWire
+
+/// Runs a program and returns its exit status and output (bounded in time).
+public protocol CommandRunner: Sendable {
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String)
+}
+
+/// Disks on an iSCSI SAN through the Linux kernel's initiator (open-iscsi's `iscsiadm`), for real
+/// hosts: connect = discovery, CHAP on the node record, login, wait for the by-path device;
+/// disconnect = logout and forget the node. What is connected is what `iscsiadm -m session` lists,
+/// so an agent restart loses nothing. (The CHAP secret goes on iscsiadm's command line: open-iscsi
+/// takes it no other way.)
+public actor IscsiadmAdaptor: StorageAdaptor {
+    public nonisolated let poolType: String
+    let runner: any CommandRunner
+    let deviceDirectory: String
+    let deviceWait: Duration
+    var disks: [VolumeID: FileDisk] = [:]
+
+    public init(poolType: String = "lunar", runner: any CommandRunner = ProcessRunner(), deviceDirectory: String = "/dev/disk/by-path", deviceWait: Duration = .seconds(30)) {
+        self.poolType = poolType
+        self.runner = runner
+        self.deviceDirectory = deviceDirectory
+        self.deviceWait = deviceWait
+    }
+
+    public func connect(_ disk: DiskSpec) async throws -> any PhysicalDisk {
+        if let existing = disks[disk.volumeID] { return existing }
+        guard case .iscsi(let portal, let iqn, let lun, let user, let secret) = disk.connection else {
+            throw AgentFailure(.badRequest, "pool type \(poolType) needs an iSCSI connection for volume \(disk.volumeID)")
+        }
+        try await check(["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal], "discover \(portal)")
+        if let user, let secret {
+            for (name, value) in [("node.session.auth.authmethod", "CHAP"), ("node.session.auth.username", user), ("node.session.auth.password", secret)] {
+                try await check(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-o", "update", "-n", name, "-v", value], "set \(name)")
+            }
+        }
+        let login = try await runner.run(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-l"])
+        // 15: already logged in (a repeat after a lost answer).
+        guard login.status == 0 || login.status == 15 else {
+            let code: AgentFailure.Code = login.status == 24 ? .accessDenied : .connectFailed
+            throw AgentFailure(code, "iscsiadm login to \(iqn) failed (\(login.status)): \(login.output.prefix(300))")
+        }
+        let path = Self.devicePath(directory: deviceDirectory, portal: portal, iqn: iqn, lun: lun)
+        let deadline = ContinuousClock.now + deviceWait
+        while !FileManager.default.fileExists(atPath: path) {
+            guard ContinuousClock.now < deadline else { throw AgentFailure(.connectFailed, "\(path) did not appear after login") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard let handle = FileHandle(forUpdatingAtPath: path) else { throw AgentFailure(.connectFailed, "cannot open \(path)") }
+        let connected = FileDisk(volumeID: disk.volumeID, handle: handle, blockCount: UInt64(disk.sizeBytes / 512))
+        disks[disk.volumeID] = connected
+        return connected
+    }
+
+    public func disconnect(_ volumeID: VolumeID) async {
+        disks.removeValue(forKey: volumeID)?.close()
+        for session in (try? await sessions()) ?? [] where Self.volumeID(fromTarget: session.iqn) == volumeID {
+            _ = try? await runner.run(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-u"])
+            _ = try? await runner.run(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-o", "delete"])
+        }
+    }
+
+    public func physicalDisk(_ volumeID: VolumeID) -> (any PhysicalDisk)? { disks[volumeID] }
+
+    public func connectedDisks() async -> [VolumeID] {
+        ((try? await sessions()) ?? []).compactMap { Self.volumeID(fromTarget: $0.iqn) }
+    }
+
+    /// The kernel's sessions: `tcp: [1] 127.0.0.1:3260,1 iqn....:vol-<uuid> (non-flash)`.
+    func sessions() async throws -> [(portal: String, iqn: String)] {
+        let listing = try await runner.run(["iscsiadm", "-m", "session"])
+        // 21: no active sessions.
+        if listing.status == 21 { return [] }
+        guard listing.status == 0 else { throw AgentFailure(.internalError, "iscsiadm -m session failed (\(listing.status))") }
+        return Self.parseSessions(listing.output)
+    }
+
+    static func parseSessions(_ output: String) -> [(portal: String, iqn: String)] {
+        output.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 4, fields[0] == "tcp:" else { return nil }
+            let portal = fields[2].split(separator: ",").first.map(String.init) ?? ""
+            return (portal, String(fields[3]))
+        }
+    }
+
+    static func devicePath(directory: String, portal: String, iqn: String, lun: Int) -> String {
+        "\(directory)/ip-\(portal)-iscsi-\(iqn)-lun-\(lun)"
+    }
+
+    /// Lunar's targets end in `:vol-<volume uuid>`.
+    static func volumeID(fromTarget iqn: String) -> VolumeID? {
+        guard let range = iqn.range(of: ":vol-", options: .backwards) else { return nil }
+        return VolumeID(String(iqn[range.upperBound...]))
+    }
+
+    func check(_ arguments: [String], _ what: String) async throws {
+        let result = try await runner.run(arguments)
+        guard result.status == 0 else { throw AgentFailure(.connectFailed, "iscsiadm could not \(what) (\(result.status)): \(result.output.prefix(300))") }
+    }
+}
+
+/// Runs programs with Foundation's Process, killing any that outlives `timeout`.
+public struct ProcessRunner: CommandRunner {
+    public var timeout: Duration = .seconds(60)
+
+    public init() {}
+
+    public func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // Drain the pipe on its own thread so a chatty program cannot block on a full pipe.
+        let output = Task { await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+        } }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.terminate()
+                throw AgentFailure(.internalError, "\(arguments.first ?? "") did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let data = await output.value
+        return (process.terminationStatus, String(decoding: data.prefix(1 << 20), as: UTF8.self))
+    }
+}

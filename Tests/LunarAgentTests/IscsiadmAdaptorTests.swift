@@ -1,0 +1,92 @@
+import Foundation
+import LunarModel
+import LunarWire
+import Synchronization
+import Testing
+
+@testable import LunarAgent
+
+/// The kernel-initiator adaptor's command lines and parsing, with a runner that records what would
+/// run (a kernel iSCSI initiator cannot run in this sandbox) and a folder standing in for /dev/disk/by-path.
+struct IscsiadmAdaptorTests {
+    final class RecordingRunner: CommandRunner {
+        let calls = Mutex<[[String]]>([])
+        let sessions: Mutex<String>
+        let loginStatus: Int32
+
+        init(sessions: String = "", loginStatus: Int32 = 0) {
+            self.sessions = Mutex(sessions)
+            self.loginStatus = loginStatus
+        }
+
+        func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            calls.withLock { $0.append(arguments) }
+            if arguments == ["iscsiadm", "-m", "session"] {
+                let listing = sessions.withLock { $0 }
+                return (listing.isEmpty ? 21 : 0, listing)
+            }
+            if arguments.last == "-l" { return (loginStatus, loginStatus == 24 ? "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)" : "") }
+            return (0, "")
+        }
+    }
+
+    let volume = VolumeID(trusted: "6a1f0c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+    var iqn: String { "iqn.2026-11.org.lunar:vol-\(volume.uuid)" }
+
+    func disk() -> DiskSpec {
+        DiskSpec(volumeID: volume, deviceID: 1, poolType: "lunar", sizeBytes: 1 << 20,
+                 connection: .iscsi(portal: "127.0.0.1:3260", iqn: iqn, lun: 0, chapUser: "lunar-pool-1", chapSecret: "secret-123456"))
+    }
+
+    @Test func connectDiscoversSetsCHAPLogsInAndOpensTheByPathDevice() async throws {
+        let devices = NSTemporaryDirectory() + "by-path-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: devices, withIntermediateDirectories: true)
+        let device = IscsiadmAdaptor.devicePath(directory: devices, portal: "127.0.0.1:3260", iqn: iqn, lun: 0)
+        FileManager.default.createFile(atPath: device, contents: Data(count: 1 << 20))
+        let runner = RecordingRunner()
+        let adaptor = IscsiadmAdaptor(runner: runner, deviceDirectory: devices, deviceWait: .seconds(1))
+        let connected = try await adaptor.connect(disk())
+        #expect(connected.volumeID == volume)
+        #expect(runner.calls.withLock { $0 } == [
+            ["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", "127.0.0.1:3260"],
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-o", "update", "-n", "node.session.auth.authmethod", "-v", "CHAP"],
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-o", "update", "-n", "node.session.auth.username", "-v", "lunar-pool-1"],
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-o", "update", "-n", "node.session.auth.password", "-v", "secret-123456"],
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-l"],
+        ])
+        // Connecting again (a repeat after a lost answer) runs nothing more.
+        _ = try await adaptor.connect(disk())
+        #expect(runner.calls.withLock { $0.count } == 5)
+        // A write reaches the device.
+        try await connected.write(lba: 1, data: .init(repeating: 7, count: 512), fua: true)
+        let written = try Data(contentsOf: URL(fileURLWithPath: device))
+        #expect(written[512] == 7 && written[1023] == 7 && written[511] == 0)
+    }
+
+    @Test func anAuthorizationFailureIsAccessDenied() async throws {
+        let adaptor = IscsiadmAdaptor(runner: RecordingRunner(loginStatus: 24), deviceDirectory: "/nonexistent", deviceWait: .milliseconds(10))
+        await #expect(throws: AgentFailure.self) { try await adaptor.connect(disk()) }
+        do {
+            _ = try await adaptor.connect(disk())
+        } catch let failure as AgentFailure {
+            #expect(failure.code == .accessDenied)
+        }
+    }
+
+    @Test func sessionsAreWhatIsConnectedAndDisconnectLogsOut() async throws {
+        let listing = """
+            tcp: [3] 127.0.0.1:3260,1 \(iqn) (non-flash)
+            tcp: [4] 127.0.0.1:3260,1 iqn.2010-10.org.other:disk1 (non-flash)
+            """
+        let runner = RecordingRunner(sessions: listing)
+        let adaptor = IscsiadmAdaptor(runner: runner, deviceDirectory: "/nonexistent")
+        #expect(await adaptor.connectedDisks() == [volume], "only Lunar's targets name volumes")
+        await adaptor.disconnect(volume)
+        let calls = runner.calls.withLock { $0 }
+        #expect(calls.suffix(2) == [
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-u"],
+            ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-o", "delete"],
+        ])
+        #expect(IscsiadmAdaptor.parseSessions("iscsiadm: No active sessions.").isEmpty)
+    }
+}

@@ -74,6 +74,10 @@ class Lunar:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                # Say where it hangs before killing it.
+                if os.path.exists("/usr/bin/gdb"):
+                    dump = subprocess.run(["gdb", "-p", str(self.process.pid), "-batch", "-ex", "thread apply all bt 12"], capture_output=True, text=True, timeout=60)
+                    self.log.write(dump.stdout.encode()[-60000:])
                 self.process.kill()
                 self.process.wait(timeout=10)
                 raise AssertionError("lunar did not stop within 30 s of SIGTERM")

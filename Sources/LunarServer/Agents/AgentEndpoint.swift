@@ -56,6 +56,11 @@ struct AgentEndpoint: Sendable {
                         let server = self.server
                         Task {
                             try? await HostSynchronizer(server: server).sweep(host, reportedVMs: beat.vms.map(\.id), connected: beat.connectedVolumes)
+                            // A host heard again after a partition (same connection) is Up once swept.
+                            if let current = try? await server.store.host(host.id), current.state != .up {
+                                try? await server.store.setHostState(host.id, .up)
+                                server.logger.notice("host heard again", metadata: ["host.id": .string(host.id.uuid)])
+                            }
                             await server.agents.endSweep(host.id)
                         }
                     }

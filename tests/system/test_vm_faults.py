@@ -68,6 +68,8 @@ def rig(data_dir):
     yield lunar, agents
     agents.stop_all()
     lunar.stop()
+    if os.environ.get("LUNAR_KEEP_LOGS"):
+        subprocess.run(f"cp {data_dir.parent}/*.log {os.environ['LUNAR_KEEP_LOGS']}/", shell=True)
 
 
 def wait_for(predicate, timeout=60, what="condition"):
@@ -172,5 +174,32 @@ def test_a_server_killed_mid_migration_resumes_or_rolls_back(rig, data_dir):
         assert result["jobstatus"] == 1, result
         vms, _ = settled(restarted)
         assert vms[0]["state"] == "Running" and vms[0]["hostname"] in ("host1", "host2")
+    finally:
+        assert restarted.stop() == 0
+
+
+def test_a_server_killed_mid_attach_undoes_the_attach(rig, data_dir):
+    lunar, agents = rig
+    agents.start("host1", "AttachVolume=delay:4000")
+    hosts = hosts_up(lunar, 1)
+    vm = lunar.cs._jobresult(deploy(lunar, hosts["host1"])["jobid"])["virtualmachine"]
+    zone = lunar.cs.listZones()["zone"][0]
+    disk = next(o for o in lunar.cs.listDiskOfferings()["diskoffering"] if o["name"] == "iops-500")
+    volume = lunar.cs.createVolume(name="d1", zoneid=zone["id"], diskofferingid=disk["id"], fetch_result=True)["volume"]
+    job = lunar.cs.attachVolume(id=volume["id"], virtualmachineid=vm["id"])
+    # Granted and placed, the host is holding AttachVolume: kill the server there.
+    wait_for(lambda: lunar.cs.listVolumes(id=volume["id"])["volume"][0]["state"] == "Ready", what="the volume placed")
+    time.sleep(1.0)
+    lunar.process.send_signal(signal.SIGKILL)
+    lunar.process.wait(timeout=10)
+    lunar.log.close()
+    restarted = start_lunar(data_dir, lunar.ports)
+    try:
+        hosts_up(restarted, 1)
+        result = wait_for(lambda: restarted.cs.queryAsyncJobResult(jobid=job["jobid"]).get("jobstatus") != 0 and
+                          restarted.cs.queryAsyncJobResult(jobid=job["jobid"]), what="the interrupted job to end")
+        assert result["jobstatus"] == 2 and "undone" in result["jobresult"]["errortext"], result
+        settled(restarted)
+        assert "virtualmachineid" not in restarted.cs.listVolumes(id=volume["id"])["volume"][0]
     finally:
         assert restarted.stop() == 0

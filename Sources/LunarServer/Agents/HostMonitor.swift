@@ -11,6 +11,8 @@ final class HostMonitor: Service, Sendable {
     let server: ServerContext
     let interval: Duration
     let threshold: Duration
+    /// How long agents get to reconnect after the server starts before their hosts are investigated.
+    static let reconnectGrace: Duration = .seconds(12)
 
     init(server: ServerContext, heartbeatMilliseconds: Int, missedHeartbeats: Int) {
         self.server = server
@@ -20,6 +22,20 @@ final class HostMonitor: Service, Sendable {
 
     func run() async throws {
         let started = ContinuousClock.now
+        // After a restart: take away storage access no grant justifies (flow 10), once the
+        // storage answers (in `lunar up` it starts beside the server).
+        Task {
+            for attempt in 1...30 {
+                do {
+                    let findings = try await AccessReconciler(server: server).run(dryRun: false)
+                    if !findings.isEmpty { server.logger.notice("start-up reconciliation", metadata: ["findings": .stringConvertible(findings.count)]) }
+                    return
+                } catch {
+                    if attempt == 30 { server.logger.error("start-up reconciliation failed", metadata: ["error": .string("\(error)")]) }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
         var silentSince: [HostID: ContinuousClock.Instant] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: interval)
@@ -32,6 +48,9 @@ final class HostMonitor: Service, Sendable {
                 let since = silentSince[host.id] ?? (host.state == .up ? started : .now)
                 silentSince[host.id] = since
                 guard ContinuousClock.now - since >= threshold, await server.agents.silence(of: host.id).map({ $0 >= threshold }) ?? true else { continue }
+                // After a server restart, agents come back at their own pace (their back-off
+                // reaches 5 s): a host not heard since the start gets that long too.
+                if await server.agents.silence(of: host.id) == nil, ContinuousClock.now - started < threshold + Self.reconnectGrace { continue }
                 await investigate(host)
             }
         }

@@ -296,6 +296,22 @@ enum VMCommands {
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(attached, names: &names))])
             }
+        },
+        resume: { call, context in
+            // Recorded as attached: it finished. Otherwise undo whatever it did on the host.
+            let volumeID: VolumeID = try call.parameters.requiredID("id", command: call.command.name)
+            let vmID: VirtualMachineID = try call.parameters.requiredID("virtualmachineid", command: call.command.name)
+            guard let volume = try await call.server.store.volume(volumeID) else { throw LunarError.unknownID("volume", volumeID.uuid) }
+            var names = NameCache(store: call.server.store)
+            if volume.virtualMachineID == vmID { return JSONObject(["volume": .object(try await call.server.volumeResponse(volume, names: &names))]) }
+            if let vm = try await call.server.store.virtualMachine(vmID), let hostID = vm.hostID, let host = try await call.server.store.host(hostID),
+                try await call.server.store.grants(volume: volumeID, host: hostID).isEmpty == false
+            {
+                try? await VMRecovery(server: call.server).waitForAgent(hostID)
+                _ = try? await call.server.agents.call(.detachVolume(vm: vmID, volume: volumeID), on: hostID)
+                await VMService(server: call.server).revokeAll([volume], from: host)
+            }
+            throw LunarError(.internalError, "the attach was interrupted by a server restart and has been undone; attach again")
         }
     )
 
@@ -313,6 +329,18 @@ enum VMCommands {
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
             }
+        },
+        resume: { call, context in
+            // Detaching again is harmless: each step is idempotent.
+            let volumeID: VolumeID = try call.parameters.requiredID("id", command: call.command.name)
+            if let volume = try await call.server.store.volume(volumeID), let vmID = volume.virtualMachineID, let vm = try await call.server.store.virtualMachine(vmID),
+                let hostID = vm.hostID
+            {
+                try? await VMRecovery(server: call.server).waitForAgent(hostID)
+            }
+            let detached = try await VMService(server: call.server).detach(volumeID, context: context)
+            var names = NameCache(store: call.server.store)
+            return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
         }
     )
 }

@@ -19,7 +19,17 @@ struct VMRecovery: Sendable {
         switch vm.state {
         case .starting:
             guard let hostID = vm.hostID, let host = try await store.host(hostID) else { break }
-            if try await runs(vm.id, on: hostID) {
+            var running = false
+            for _ in 0..<5 {
+                do {
+                    running = try await runs(vm.id, on: hostID)
+                    break
+                } catch {
+                    // Unreachable for now; after the last try it counts as not started (and is fenced by the revokes).
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            if running {
                 _ = try await service.grantAll(volumes, vm: vm, to: host, reason: .start, jobID: nil)
                 return try await store.updateVirtualMachine(vm.id, from: [.starting], to: .running, host: hostID)
             }
@@ -46,12 +56,21 @@ struct VMRecovery: Sendable {
             }
             _ = try? await agents.call(.cancelMigration(vm.id), on: destinationID)
             await service.revokeAll(volumes, from: destination)
-            // The source may hold the VM paused mid-hand-over: take its state again and resume it there.
-            if let paused = try? await agents.call(.migrateVM(vm: vm.id, destination: MigrationDestination(hostID: destinationID, hostName: destination.name)), on: sourceID),
-                let state = paused.migrationState
-            {
-                _ = try? await agents.call(.resumeMigratedVM(vm: vm.id, state: state), on: sourceID)
-                return try await store.updateVirtualMachine(vm.id, from: [.migrating], to: .running, host: sourceID)
+            // The source may hold the VM (paused mid-hand-over, or still busy handing it over):
+            // take its state again and resume it there. Only the agent saying it has no such VM
+            // counts as lost; no answer means ask again.
+            for _ in 0..<5 {
+                do {
+                    try await waitForAgent(sourceID)
+                    let paused = try await agents.call(.migrateVM(vm: vm.id, destination: MigrationDestination(hostID: destinationID, hostName: destination.name)), on: sourceID)
+                    guard let state = paused.migrationState else { break }
+                    _ = try await agents.call(.resumeMigratedVM(vm: vm.id, state: state), on: sourceID)
+                    return try await store.updateVirtualMachine(vm.id, from: [.migrating], to: .running, host: sourceID)
+                } catch let error as AgentCallError where error.isRefusal {
+                    break
+                } catch {
+                    try await Task.sleep(for: .milliseconds(500))
+                }
             }
             await service.revokeAll(volumes, from: source)
             return try await store.updateVirtualMachine(vm.id, from: [.migrating], to: .stopped, host: nil)

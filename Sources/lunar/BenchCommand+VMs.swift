@@ -95,6 +95,11 @@ final class BenchCloud: @unchecked Sendable {
         let sanToken = try String(contentsOfFile: endpoints.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         _ = try await UpSeeder(api: api, san: SANAdminClient(baseURL: endpoints.admin, token: sanToken), sanAdmin: endpoints.admin, sanToken: sanToken).seedIfNew()
         _ = try await api.call("createDiskOffering", ["name": "bench", "disksize": "1", "miniops": "10", "maxiops": "100"])
+        // Thin volumes: let the pool promise more than the disk holds (an operator's choice), so
+        // 1,000 volumes of 1 GB fit on a small scratch disk. They stay empty.
+        if let pool = try await api.call("listStoragePools")["storagepool"]?.arrayValue?.first?["id"]?.stringValue {
+            _ = try await api.call("updateStoragePool", ["id": pool, "capacitybytes": "\(Int64(16) << 40)"])
+        }
         let token = try String(contentsOfFile: folder.file(LunarEndpoints.agentTokenFileName), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let cloud = BenchCloud(api: api, directory: directory, group: group, running: running, logger: logger, agentURL: "ws://127.0.0.1:\(port)/agent", token: token)
         for index in 1...hosts { cloud.startAgent("host\(index)") }

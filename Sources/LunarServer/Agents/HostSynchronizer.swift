@@ -18,13 +18,42 @@ struct HostSynchronizer: Sendable {
                 _ = try await server.agents.call(.modifyStoragePool(PoolSpec(id: pool.id, name: pool.name, type: pool.provider)), on: host.id)
             }
             let running = Set(report.vms.map(\.id))
-            for vm in try await server.store.virtualMachines(on: host.id) where vm.state == .running && vm.hostID == host.id && !running.contains(vm.id) {
-                logger.warning("the host's agent came back without a VM it ran", metadata: ["vm.id": .string(vm.id.uuid)])
-                await HostMonitor.recover(vm, lostOn: host, server: server)
+            let lost = try await server.store.virtualMachines(on: host.id).filter { $0.state == .running && $0.hostID == host.id && !running.contains($0.id) }
+            // The host is alive (its agent just registered): HA VMs start again where they were,
+            // keeping their grants; eight at a time.
+            let quietLogger = logger
+            await withTaskGroup(of: Void.self) { group in
+                for (index, vm) in lost.enumerated() {
+                    if index >= 8 { await group.next() }
+                    group.addTask {
+                        quietLogger.warning("the host's agent came back without a VM it ran", metadata: ["vm.id": .string(vm.id.uuid)])
+                        await restartInPlace(vm, on: host)
+                    }
+                }
             }
             try await sweep(host, reportedVMs: report.vms.map(\.id), connected: report.connectedVolumes)
         } catch {
             logger.error("could not bring a connected agent in line", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Starts a VM the host's agent lost again on the same host (grants kept); when that fails, or
+    /// the VM is not HA-enabled, it is recovered as on a lost host.
+    func restartInPlace(_ vm: VirtualMachine, on host: LunarModel.Host) async {
+        guard vm.haEnabled else {
+            await HostMonitor.recover(vm, lostOn: host, server: server)
+            return
+        }
+        let service = VMService(server: server)
+        do {
+            let starting = try await server.store.updateVirtualMachine(vm.id, from: [.running], to: .starting, host: host.id)
+            let spec = try await service.grantAll(try await server.store.volumes(of: vm.id), vm: starting, to: host, reason: .start, jobID: nil)
+            _ = try await server.agents.call(.startVM(spec), on: host.id)
+            try await server.store.updateVirtualMachine(vm.id, from: [.starting], to: .running, host: host.id)
+            server.logger.notice("restarted a VM its agent lost", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(host.id.uuid)])
+        } catch {
+            _ = try? await server.agents.call(.stopVM(vm.id), on: host.id)
+            if let current = try? await server.store.virtualMachine(vm.id) { await HostMonitor.recover(current, lostOn: host, server: server) }
         }
     }
 

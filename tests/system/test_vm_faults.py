@@ -48,13 +48,17 @@ def free_ports(count):
     return ports
 
 
-def start_lunar(data, ports=None):
+def start_lunar(data, ports=None, san_config=None):
     config = data.parent / "faults.json"
     # Short agent timeouts and heartbeats, so lost answers and dead hosts show within seconds.
     config.write_text(json.dumps({"agent_timeout_scale": 0.02, "agent_heartbeat_ms": 200, "missed_heartbeats": 5}))
     # Fixed ports (free ones) so a restart keeps the portal and admin URL the pool and agents know.
     api, portal, admin = ports or free_ports(3)
     args = ["--hosts", "0", "--config", str(config), "--port", str(api), "--portal", f"127.0.0.1:{portal}", "--admin-port", str(admin)]
+    if san_config:
+        path = data.parent / "san.json"
+        path.write_text(json.dumps(san_config))
+        args += ["--san-config", str(path)]
     lunar = Lunar(data, args=args, bare=False)
     lunar.ports = (api, portal, admin)
     lunar.cs = CloudStack(endpoint=lunar.api, key=lunar.keys["apikey"], secret=lunar.keys["secretkey"])
@@ -153,6 +157,24 @@ def test_an_agent_killed_mid_start_leaves_nothing_behind(rig):
     assert vms[0]["state"] == "Stopped"
 
 
+def kill_and_restart(lunar, data_dir, hosts):
+    """SIGKILLs `lunar up` (server and SAN) and starts it again on the same folder and ports; the
+    agents reconnect by themselves."""
+    time.sleep(1.0)
+    lunar.process.send_signal(signal.SIGKILL)
+    lunar.process.wait(timeout=10)
+    lunar.log.close()
+    restarted = start_lunar(data_dir, lunar.ports)
+    hosts_up(restarted, hosts)
+    return restarted
+
+
+def job_end(lunar, job):
+    """The job's final result, once the restarted server has resumed (or failed) it."""
+    return wait_for(lambda: lunar.cs.queryAsyncJobResult(jobid=job["jobid"]).get("jobstatus") != 0 and
+                    lunar.cs.queryAsyncJobResult(jobid=job["jobid"]), what="the interrupted job to end")
+
+
 def test_a_server_killed_mid_migration_resumes_or_rolls_back(rig, data_dir):
     lunar, agents = rig
     agents.start("host1", "MigrateVM=delay:5000")
@@ -161,16 +183,10 @@ def test_a_server_killed_mid_migration_resumes_or_rolls_back(rig, data_dir):
     vm = lunar.cs._jobresult(deploy(lunar, hosts["host1"], workload="journal")["jobid"])["virtualmachine"]
     job = lunar.cs.migrateVirtualMachine(virtualmachineid=vm["id"], hostid=hosts["host2"]["id"])
     wait_for(lambda: lunar.cs.listVirtualMachines(id=vm["id"])["virtualmachine"][0]["state"] == "Migrating", what="the migration to start")
-    time.sleep(1.0)
-    lunar.process.send_signal(signal.SIGKILL)
-    lunar.process.wait(timeout=10)
-    lunar.log.close()
-    restarted = start_lunar(data_dir, lunar.ports)
+    restarted = kill_and_restart(lunar, data_dir, 2)
     try:
-        # The agents reconnect by themselves; the interrupted job is resumed and settles the VM.
-        hosts_up(restarted, 2)
-        result = wait_for(lambda: restarted.cs.queryAsyncJobResult(jobid=job["jobid"]).get("jobstatus") != 0 and
-                          restarted.cs.queryAsyncJobResult(jobid=job["jobid"]), what="the interrupted job to end")
+        # The interrupted job is resumed and settles the VM.
+        result = job_end(restarted, job)
         assert result["jobstatus"] == 1, result
         vms, _ = settled(restarted)
         assert vms[0]["state"] == "Running" and vms[0]["hostname"] in ("host1", "host2")
@@ -189,17 +205,33 @@ def test_a_server_killed_mid_attach_undoes_the_attach(rig, data_dir):
     job = lunar.cs.attachVolume(id=volume["id"], virtualmachineid=vm["id"])
     # Granted and placed, the host is holding AttachVolume: kill the server there.
     wait_for(lambda: lunar.cs.listVolumes(id=volume["id"])["volume"][0]["state"] == "Ready", what="the volume placed")
-    time.sleep(1.0)
-    lunar.process.send_signal(signal.SIGKILL)
-    lunar.process.wait(timeout=10)
-    lunar.log.close()
-    restarted = start_lunar(data_dir, lunar.ports)
+    restarted = kill_and_restart(lunar, data_dir, 1)
     try:
-        hosts_up(restarted, 1)
-        result = wait_for(lambda: restarted.cs.queryAsyncJobResult(jobid=job["jobid"]).get("jobstatus") != 0 and
-                          restarted.cs.queryAsyncJobResult(jobid=job["jobid"]), what="the interrupted job to end")
+        result = job_end(restarted, job)
         assert result["jobstatus"] == 2 and "undone" in result["jobresult"]["errortext"], result
         settled(restarted)
         assert "virtualmachineid" not in restarted.cs.listVolumes(id=volume["id"])["volume"][0]
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_san_refusal_rolls_the_start_back(data_dir):
+    # The SAN takes two volumes at most: the second VM's data disk is refused at creation.
+    lunar = start_lunar(data_dir, san_config={"maximum_volumes": 2})
+    agents = Agents(lunar)
+    try:
+        agents.start("host1")
+        hosts = hosts_up(lunar, 1)
+        lunar.cs._jobresult(deploy(lunar, hosts["host1"])["jobid"])
+        disk = next(o for o in lunar.cs.listDiskOfferings()["diskoffering"] if o["name"] == "iops-500")
+        job = deploy(lunar, hosts["host1"], diskofferingid=disk["id"])
+        with pytest.raises(Exception) as refused:
+            lunar.cs._jobresult(job["jobid"])
+        assert "SAN" in str(refused.value) or "volume" in str(refused.value)
+        vms, volumes = settled(lunar)
+        assert sorted(v["state"] for v in vms) == ["Running", "Stopped"]
+        states = sorted(v["state"] for v in volumes)
+        assert states == ["Allocated", "Ready", "Ready"], states
+    finally:
+        agents.stop_all()
+        assert lunar.stop() == 0

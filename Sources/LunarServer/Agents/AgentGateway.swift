@@ -56,6 +56,15 @@ public actor AgentGateway {
     public func isConnected(_ host: HostID) -> Bool { sessions[host] != nil }
 
     var sweeping: Set<HostID> = []
+    /// VMs the database says run on a host that its last heartbeat did not report.
+    var missing: [HostID: Set<VirtualMachineID>] = [:]
+
+    /// Records which VMs this beat missed; returns those the previous beat missed too.
+    func missedTwice(_ host: HostID, now: Set<VirtualMachineID>) -> Set<VirtualMachineID> {
+        let before = missing[host] ?? []
+        missing[host] = now
+        return now.intersection(before)
+    }
 
     /// At most one heartbeat sweep per host at a time; a beat during one is skipped.
     func beginSweep(_ host: HostID) -> Bool { sweeping.insert(host).inserted }

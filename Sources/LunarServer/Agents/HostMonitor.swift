@@ -14,8 +14,12 @@ final class HostMonitor: Service, Sendable {
     /// How long agents get to reconnect after the server starts before their hosts are investigated.
     static let reconnectGrace: Duration = .seconds(12)
 
-    init(server: ServerContext, heartbeatMilliseconds: Int, missedHeartbeats: Int) {
+    /// VMs found half-way at start with no job to settle them.
+    let orphans: [VirtualMachineID]
+
+    init(server: ServerContext, heartbeatMilliseconds: Int, missedHeartbeats: Int, orphans: [VirtualMachineID] = []) {
         self.server = server
+        self.orphans = orphans
         self.interval = .milliseconds(heartbeatMilliseconds)
         self.threshold = .milliseconds(heartbeatMilliseconds * max(1, missedHeartbeats))
     }
@@ -24,6 +28,18 @@ final class HostMonitor: Service, Sendable {
         let started = ContinuousClock.now
         // After a restart: take away storage access no grant justifies (flow 10), once the
         // storage answers (in `lunar up` it starts beside the server).
+        let orphans = self.orphans
+        Task {
+            for id in orphans {
+                guard let vm = try? await server.store.virtualMachine(id) else { continue }
+                do {
+                    let settled = try await VMRecovery(server: server).settle(vm)
+                    server.logger.notice("settled a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "vm.state": .string(settled.state.rawValue)])
+                } catch {
+                    server.logger.error("could not settle a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
+                }
+            }
+        }
         Task {
             for attempt in 1...30 {
                 do {

@@ -64,6 +64,14 @@ struct HostSynchronizer: Sendable {
         let expectedVMs = try await server.store.virtualMachines(on: host.id)
         var expectedVolumes = Set(try await server.store.grants(host: host.id).map(\.volumeID))
         for vm in expectedVMs { expectedVolumes.formUnion(try await server.store.volumes(of: vm.id).map(\.id)) }
+        // A VM running here by the database that two beats in a row did not report has died
+        // on the host (one beat may simply predate its start): start it again in place.
+        let absent = Set(expectedVMs.filter { $0.state == .running && $0.hostID == host.id }.map(\.id)).subtracting(reportedVMs)
+        for id in await server.agents.missedTwice(host.id, now: absent) {
+            guard let vm = try await server.store.virtualMachine(id), vm.state == .running, vm.hostID == host.id else { continue }
+            server.logger.warning("a VM the host should run is gone from it", metadata: ["vm.id": .string(id.uuid), "host.id": .string(host.id.uuid)])
+            await restartInPlace(vm, on: host)
+        }
         let stop = Set(reportedVMs).subtracting(expectedVMs.map(\.id))
         let disconnect = Set(connected).subtracting(expectedVolumes)
         guard !stop.isEmpty || !disconnect.isEmpty else { return }

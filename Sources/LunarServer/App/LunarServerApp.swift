@@ -63,10 +63,13 @@ public enum LunarServerApp {
             }
         )
         try await AgentToken.ensure(store: store, folder: folder, logger: logger)
+        // VMs a crash left half-way with no job to finish them (an HA restart runs outside jobs).
+        let resumedVMs = Set(try await store.pendingJobs().compactMap { $0.instanceType == "VirtualMachine" ? $0.instanceID : nil })
+        let orphans = try await store.allVirtualMachines().filter { [.starting, .stopping, .migrating].contains($0.state) && !resumedVMs.contains($0.id.uuid) }
         try await jobs.recover(using: commands, server: server)
         let monitor = HostMonitor(
             server: server, heartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
-            missedHeartbeats: configuration.missedHeartbeatsBeforeInvestigation
+            missedHeartbeats: configuration.missedHeartbeatsBeforeInvestigation, orphans: orphans.map(\.id)
         )
         let endpoint = AgentEndpoint(server: server)
 

@@ -68,7 +68,13 @@ struct InvariantChecker: Sendable {
         }
         // What the agents have connected.
         for host in hosts.values where await server.agents.isConnected(host.id) {
-            let result = try await server.agents.call(.checkVMs, on: host.id)
+            let result: AgentResult
+            do {
+                result = try await server.agents.call(.checkVMs, on: host.id)
+            } catch {
+                problems.append("host \(host.name) did not report what it holds: \(error)")
+                continue
+            }
             let connected = Set(result.connectedVolumes ?? [])
             let want = Set(expected.filter { $0.value.contains(host.id) && !transitional.contains($0.key) }.keys)
             let allowedExtra = Set(expected.filter { $0.value.contains(host.id) && transitional.contains($0.key) }.keys)

@@ -59,11 +59,23 @@ struct VMService: Sendable {
             // The revokes below fence the host, so whatever it still runs can no longer write.
             server.logger.warning("stopping a VM whose host did not answer", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
         } catch {
-            _ = try? await store.updateVirtualMachine(id, from: [.stopping], to: .running, host: hostID)
-            throw Self.apiError(error)
+            let unknownOutcome = (error as? AgentCallError).map { !$0.isRefusal } ?? false
+            if unknownOutcome, await !stillRuns(id, on: hostID) {
+                // The answer was lost, not the stop: the host no longer runs the VM.
+                server.logger.notice("a lost StopVM answer: the host no longer runs the VM", metadata: ["vm.id": .string(id.uuid)])
+            } else {
+                _ = try? await store.updateVirtualMachine(id, from: [.stopping], to: .running, host: hostID)
+                throw Self.apiError(error)
+            }
         }
         try await step(context, "revoke \(host.name)") { await revokeAll(try await store.volumes(of: id), from: host) }
         return try await store.updateVirtualMachine(id, from: [.stopping], to: .stopped, host: nil)
+    }
+
+    /// Whether the host's agent reports the VM as running; true when it cannot tell (no answer).
+    func stillRuns(_ id: VirtualMachineID, on host: HostID) async -> Bool {
+        guard let reports = try? await agents.call(.checkVMs, on: host) else { return true }
+        return reports.vms.contains { $0.id == id }
     }
 
     // MARK: Attach and detach

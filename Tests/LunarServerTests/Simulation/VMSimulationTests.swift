@@ -30,7 +30,7 @@ struct VMSimulationTests {
             configure: {
                 $0.agentHeartbeatMilliseconds = 100
                 $0.missedHeartbeatsBeforeInvestigation = 5
-                $0.agentTimeoutScale = 0.01
+                $0.agentTimeoutScale = 0.03
             }
         ) { server in
             let world = try await SimulationWorld(server: server, san: san, seed: seed)

@@ -78,13 +78,21 @@ public final class LunarAgentService: Service, Sendable {
         var clientConfiguration = WebSocketClientConfiguration()
         clientConfiguration.maxFrameSize = AgentMessage.maximumBytes
         try await WebSocketClient.connect(url: configuration.serverURL, configuration: clientConfiguration, logger: logger) { inbound, outbound, _ in
-            let (stream, sending) = AsyncStream.makeStream(of: AgentMessage.self)
+            // Bounded: when the server stops reading (a partition without a reset) the connection is
+            // closed and made again rather than queueing heartbeats without end.
+            let (stream, sending) = AsyncStream.makeStream(of: AgentMessage.self, bufferingPolicy: .bufferingOldest(1_024))
+            let send: @Sendable (AgentMessage) -> Void = { message in
+                if case .dropped = sending.yield(message) {
+                    sending.finish()
+                    Task { try? await outbound.close(.goingAway, reason: "server too slow to read") }
+                }
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // One writer, so answers and heartbeats never interleave mid-message.
                 group.addTask {
                     for await message in stream { try await outbound.write(.text(try message.encoded())) }
                 }
-                sending.yield(.register(registration))
+                send(.register(registration))
                 let slots = CommandSlots(limit: limit)
                 for try await frame in inbound.messages(maxSize: AgentMessage.maximumBytes) {
                     guard case .text(let text) = frame else { continue }
@@ -105,7 +113,7 @@ public final class LunarAgentService: Service, Sendable {
                             while !Task.isCancelled {
                                 try await Task.sleep(for: interval)
                                 sequence += 1
-                                sending.yield(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports(), connectedVolumes: await pools.connectedDisks())))
+                                send(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports(), connectedVolumes: await pools.connectedDisks())))
                             }
                         }
                     case .refused(let reason):
@@ -118,11 +126,11 @@ public final class LunarAgentService: Service, Sendable {
                             case .loseCommand?:
                                 return
                             case .refuse?:
-                                sending.yield(.answer(id: id, answer: .failed(AgentFailure(.internalError, "injected failure"))))
+                                send(.answer(id: id, answer: .failed(AgentFailure(.internalError, "injected failure"))))
                             case .loseAnswer?:
                                 _ = await handler.handle(command)
                             case nil:
-                                sending.yield(.answer(id: id, answer: await handler.handle(command)))
+                                send(.answer(id: id, answer: await handler.handle(command)))
                             }
                         }
                     case .register, .heartbeat, .answer:

@@ -86,8 +86,13 @@ public actor AgentCommandHandler {
     /// failure disconnects what this call connected.
     func start(_ spec: VMSpec, paused: Bool) async throws -> AgentResult {
         if let existing = vms[spec.id] {
-            if !paused { try await existing.start() }
-            return AgentResult(vms: [await existing.report()])
+            // A repeat of the same command: answer as before. A leftover with other disks (an old
+            // receiver, an instance from before a fence) is stopped and the VM made afresh.
+            if Set(await existing.volumes) == Set(spec.disks.map(\.volumeID)) {
+                if !paused { try await existing.start() }
+                return AgentResult(vms: [await existing.report()])
+            }
+            _ = await stop(spec.id)
         }
         var connected: [DiskSpec] = []
         var disks: [VolumeID: any PhysicalDisk] = [:]

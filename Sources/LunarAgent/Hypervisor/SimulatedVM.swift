@@ -125,7 +125,8 @@ actor SimulatedVM {
                 nextSequence[key] = sequence + 1
                 acknowledgedWrites += 1
             } catch {
-                if lastError == nil { logger.warning("VM write failed", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")]) }
+                // Logged when the reason changes, not on every retry.
+                if lastError != "\(error)" { logger.warning("VM write failed", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")]) }
                 lastError = "\(error)"
                 // A fenced or lost disk: keep trying, slowly, as a guest would.
                 try? await Task.sleep(for: .milliseconds(200))

@@ -129,7 +129,17 @@ public struct ProcessRunner: CommandRunner {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let data = await output.value
+        // A daemon the program started may hold the pipe open: wait for the output a bounded time.
+        let data = await withTaskGroup(of: Data?.self) { group in
+            group.addTask { await output.value }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? Data()
+        }
         return (process.terminationStatus, String(decoding: data.prefix(1 << 20), as: UTF8.self))
     }
 }

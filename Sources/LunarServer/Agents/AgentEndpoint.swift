@@ -12,9 +12,12 @@ import ServiceLifecycle
 struct AgentEndpoint: Sendable {
     let server: ServerContext
     static let tokenSetting = "agent_registration_token_sha256"
+    /// Messages waiting for a slow agent before its connection is closed.
+    static let outboundBacklog = 1_024
 
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
-        let (stream, sending) = AsyncStream.makeStream(of: AgentMessage.self)
+        // Bounded: an agent that stops reading (a partition without a reset) is dropped, not queued for.
+        let (stream, sending) = AsyncStream.makeStream(of: AgentMessage.self, bufferingPolicy: .bufferingOldest(Self.outboundBacklog))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await message in stream { try await outbound.write(.text(try message.encoded())) }
@@ -23,6 +26,8 @@ struct AgentEndpoint: Sendable {
             var token: UInt64 = 0
             defer { sending.finish() }
             // Agents would hold the server open at shutdown: close their connections first.
+            var receiveError: (any Error)?
+            do {
             try await withGracefulShutdownHandler {
             for try await frame in inbound.messages(maxSize: AgentMessage.maximumBytes) {
                 guard case .text(let text) = frame, let message = try? AgentMessage.decode(text) else {
@@ -35,7 +40,12 @@ struct AgentEndpoint: Sendable {
                     do {
                         let registered = try await register(registration)
                         host = registered
-                        token = await server.agents.open(host: registered.id, send: { sending.yield($0) })
+                        token = await server.agents.open(host: registered.id, send: { message in
+                            if case .dropped = sending.yield(message) {
+                                sending.finish()
+                                Task { try? await outbound.close(.goingAway, reason: "agent too slow to read") }
+                            }
+                        })
                         sending.yield(.registered(RegistrationAccepted(hostID: registered.id, heartbeatIntervalMilliseconds: server.agentHeartbeatMilliseconds)))
                         logger.info("agent registered", metadata: ["host.id": .string(registered.id.uuid), "host.name": .string(registered.name)])
                         let server = self.server
@@ -71,8 +81,15 @@ struct AgentEndpoint: Sendable {
                     logger.warning("unexpected message from an agent")
                 }
             }
-            } onGracefulShutdown: {
-                Task { try? await outbound.close(.goingAway, reason: "server stopping") }
+            } onGracefulShutdown: { [server] in
+                Task {
+                    await server.jobs.waitForRunningJobs(upTo: JobRunner.shutdownGrace + .seconds(1))
+                    try? await outbound.close(.goingAway, reason: "server stopping")
+                }
+            }
+            } catch {
+                // A reset or an oversized frame: tear the session down all the same, below.
+                receiveError = error
             }
             if let host, await server.agents.close(host: host.id, token: token) {
                 let current = try? await server.store.host(host.id)
@@ -80,6 +97,7 @@ struct AgentEndpoint: Sendable {
                 logger.notice("agent disconnected", metadata: ["host.id": .string(host.id.uuid)])
             }
             group.cancelAll()
+            if let receiveError { logger.notice("agent connection failed", metadata: ["error": .string("\(receiveError)")]) }
         }
     }
 

@@ -31,9 +31,12 @@ final class HostMonitor: Service, Sendable {
         let orphans = self.orphans
         Task {
             for id in orphans {
-                guard let vm = try? await server.store.virtualMachine(id) else { continue }
                 do {
-                    let settled = try await VMRecovery(server: server).settle(vm)
+                    let settled = try await server.vmLocks.withLock(id) { () -> VirtualMachine? in
+                        guard let vm = try await server.store.virtualMachine(id) else { return nil }
+                        return try await VMRecovery(server: server).settle(vm)
+                    }
+                    guard let settled else { continue }
                     server.logger.notice("settled a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "vm.state": .string(settled.state.rawValue)])
                 } catch {
                     server.logger.error("could not settle a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
@@ -100,28 +103,41 @@ final class HostMonitor: Service, Sendable {
         await Self.fence(host, server: server)
     }
 
-    /// Revokes every grant the host holds, marks it Down, and recovers its VMs.
+    /// Revokes every grant the host holds, recovers its VMs, then marks it Down. Until all of that
+    /// is done the host is Alert, so an interrupted fence (a failure, a server crash) is tried again.
     static func fence(_ host: LunarModel.Host, server: ServerContext) async {
         let access = AccessService(server: server)
         do {
-            try await server.store.setHostState(host.id, .down)
+            try await server.store.setHostState(host.id, .alert)
             for grant in try await server.store.grants(host: host.id) {
                 guard let volume = try await server.store.volume(grant.volumeID) else { continue }
                 try await access.revoke(volume, from: host)
             }
-            for vm in try await server.store.virtualMachines(on: host.id) { await recover(vm, lostOn: host, server: server) }
+            for vm in try await server.store.virtualMachines(on: host.id) {
+                try await server.vmLocks.withLock(vm.id) {
+                    // Look again: a job may have moved it while we waited for its turn.
+                    guard let current = try await server.store.virtualMachine(vm.id), current.hostID == host.id || current.migrationHostID == host.id else { return }
+                    await recover(current, lostOn: host, server: server)
+                }
+            }
+            try await server.store.setHostState(host.id, .down)
         } catch {
             server.logger.error("fencing did not finish; the next check tries again", metadata: ["host.id": .string(host.id.uuid), "error": .string("\(error)")])
-            try? await server.store.setHostState(host.id, .alert)
         }
     }
 
     /// A VM whose host lost it: a migration to the lost host goes back to its source; anything
     /// else is Stopped (its grants on that host revoked) and, if HA-enabled, started elsewhere.
+    /// Call it holding the VM's turn (`vmLocks`).
     static func recover(_ vm: VirtualMachine, lostOn host: LunarModel.Host, server: ServerContext) async {
         let service = VMService(server: server)
         let volumes = (try? await server.store.volumes(of: vm.id)) ?? []
-        await service.revokeAll(volumes, from: host)
+        // The revokes are the fence: the VM goes nowhere else unless every one took.
+        guard await service.revokeAll(volumes, from: host) else {
+            server.logger.error("could not fence a lost VM's disks; it is not restarted elsewhere", metadata: ["vm.id": .string(vm.id.uuid)])
+            try? await server.store.setHostState(host.id, .alert)
+            return
+        }
         do {
             if vm.state == .migrating, vm.migrationHostID == host.id, let source = vm.hostID {
                 try await server.store.updateVirtualMachine(vm.id, from: [.migrating], to: .running, host: source)

@@ -27,7 +27,7 @@ struct HostSynchronizer: Sendable {
                     if index >= 8 { await group.next() }
                     group.addTask {
                         quietLogger.warning("the host's agent came back without a VM it ran", metadata: ["vm.id": .string(vm.id.uuid)])
-                        await restartInPlace(vm, on: host)
+                        _ = try? await server.vmLocks.withLock(vm.id) { await restartInPlace(vm, on: host) }
                     }
                 }
             }
@@ -38,15 +38,18 @@ struct HostSynchronizer: Sendable {
     }
 
     /// Starts a VM the host's agent lost again on the same host (grants kept); when that fails, or
-    /// the VM is not HA-enabled, it is recovered as on a lost host.
+    /// the VM is not HA-enabled, it is recovered as on a lost host. Call it holding the VM's turn.
     func restartInPlace(_ vm: VirtualMachine, on host: LunarModel.Host) async {
         guard vm.haEnabled else {
             await HostMonitor.recover(vm, lostOn: host, server: server)
             return
         }
         let service = VMService(server: server)
+        // Claim it; another flow that moved it meanwhile owns it, and nothing is done here.
+        guard let current = try? await server.store.virtualMachine(vm.id), current.state == .running, current.hostID == host.id,
+            let starting = try? await server.store.updateVirtualMachine(vm.id, from: [.running], to: .starting, host: host.id)
+        else { return }
         do {
-            let starting = try await server.store.updateVirtualMachine(vm.id, from: [.running], to: .starting, host: host.id)
             let spec = try await service.grantAll(try await server.store.volumes(of: vm.id), vm: starting, to: host, reason: .start, jobID: nil)
             _ = try await server.agents.call(.startVM(spec), on: host.id)
             try await server.store.updateVirtualMachine(vm.id, from: [.starting], to: .running, host: host.id)
@@ -70,7 +73,7 @@ struct HostSynchronizer: Sendable {
         for id in await server.agents.missedTwice(host.id, now: absent) {
             guard let vm = try await server.store.virtualMachine(id), vm.state == .running, vm.hostID == host.id else { continue }
             server.logger.warning("a VM the host should run is gone from it", metadata: ["vm.id": .string(id.uuid), "host.id": .string(host.id.uuid)])
-            await restartInPlace(vm, on: host)
+            _ = try? await server.vmLocks.withLock(id) { await restartInPlace(vm, on: host) }
         }
         let stop = Set(reportedVMs).subtracting(expectedVMs.map(\.id))
         let disconnect = Set(connected).subtracting(expectedVolumes)

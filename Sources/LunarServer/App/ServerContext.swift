@@ -13,6 +13,8 @@ public struct ServerContext: Sendable {
     /// Every connected agent, for commands to hosts.
     public let agents: AgentGateway
     public let agentHeartbeatMilliseconds: Int
+    /// One flow at a time per VM.
+    public let vmLocks = VMLocks()
     /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
     let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
 }

@@ -38,10 +38,13 @@ enum HostCommands {
         var failures: [String] = []
         for vm in try await server.store.virtualMachines(on: id) where vm.hostID == id {
             do {
-                let settled = try await VMRecovery(server: server).settle(vm)
-                guard settled.state == .running else { continue }
-                let destination = try await service.chooseHost(for: settled, requested: nil, excluding: [id])
-                _ = try await service.migrate(settled.id, to: destination.id, context: context)
+                try await server.vmLocks.withLock(vm.id) {
+                    guard let current = try await server.store.virtualMachine(vm.id), current.hostID == id else { return }
+                    let settled = try await VMRecovery(server: server).settle(current)
+                    guard settled.state == .running else { return }
+                    let destination = try await service.chooseHost(for: settled, requested: nil, excluding: [id])
+                    _ = try await service.migrate(settled.id, to: destination.id, context: context)
+                }
             } catch {
                 failures.append("\(vm.name): \(error)")
             }

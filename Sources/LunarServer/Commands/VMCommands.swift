@@ -108,8 +108,10 @@ enum VMCommands {
             try await store.insertVirtualMachine(vm, volumes: volumes)
             let start = try p.bool("startvm") ?? true
             return JobPlan(instanceType: "VirtualMachine", instanceID: vmID.uuid, createdID: vmID.uuid) { context in
-                let result = start ? try await VMService(server: call.server).start(vmID, on: hostID, context: context) : vm
-                return try await vmResult(result, server: call.server)
+                try await call.server.vmLocks.withLock(vmID) {
+                    let result = start ? try await VMService(server: call.server).start(vmID, on: hostID, context: context) : vm
+                    return try await vmResult(result, server: call.server)
+                }
             }
         },
         resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
@@ -117,14 +119,16 @@ enum VMCommands {
 
     /// After a server restart: settle a VM its job left in a transitional state, then redo the job's aim.
     static func resumeVM(
-        _ call: APICall, _ context: JobContext, redo: @Sendable (VMService, VirtualMachine) async throws -> VirtualMachine
+        _ call: APICall, _ context: JobContext, redo: @escaping @Sendable (VMService, VirtualMachine) async throws -> VirtualMachine
     ) async throws -> JSONObject {
         guard let job = try await call.server.store.job(context.jobID), let instance = job.instanceID, let id = VirtualMachineID(instance),
             let vm = try await call.server.store.virtualMachine(id)
         else { throw LunarError(.internalError, "the VM of this job no longer exists") }
-        let service = VMService(server: call.server)
-        let settled = try await VMRecovery(server: call.server).settle(vm)
-        return try await vmResult(try await redo(service, settled), server: call.server)
+        return try await call.server.vmLocks.withLock(id) {
+            let service = VMService(server: call.server)
+            let settled = try await VMRecovery(server: call.server).settle(vm)
+            return try await vmResult(try await redo(service, settled), server: call.server)
+        }
     }
 
     static let startVirtualMachine = APICommand(
@@ -139,7 +143,9 @@ enum VMCommands {
             let hostID: HostID? = try call.parameters.id("hostid")
             if hostID != nil, !call.caller.isRootAdmin { throw LunarError.invalidParameter("hostid", value: hostID!.uuid, reason: "only administrators choose the host") }
             return JobPlan(instanceType: "VirtualMachine", instanceID: vm.id.uuid) { context in
-                try await vmResult(try await VMService(server: call.server).start(vm.id, on: hostID, context: context), server: call.server)
+                try await call.server.vmLocks.withLock(vm.id) {
+                    try await vmResult(try await VMService(server: call.server).start(vm.id, on: hostID, context: context), server: call.server)
+                }
             }
         },
         resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
@@ -156,7 +162,9 @@ enum VMCommands {
             let vm = try await ownedVM(call)
             let forced = try call.parameters.bool("forced") ?? false
             return JobPlan(instanceType: "VirtualMachine", instanceID: vm.id.uuid) { context in
-                try await vmResult(try await VMService(server: call.server).stop(vm.id, forced: forced, context: context), server: call.server)
+                try await call.server.vmLocks.withLock(vm.id) {
+                    try await vmResult(try await VMService(server: call.server).stop(vm.id, forced: forced, context: context), server: call.server)
+                }
             }
         },
         resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.stop(vm.id, forced: true, context: context) } }
@@ -173,9 +181,11 @@ enum VMCommands {
             let vm = try await ownedVM(call)
             guard vm.state == .running, let host = vm.hostID else { throw LunarError(.resourceInUse, "VM \(vm.name) is \(vm.state.rawValue); only a running VM reboots") }
             return JobPlan(instanceType: "VirtualMachine", instanceID: vm.id.uuid) { context in
-                let service = VMService(server: call.server)
-                _ = try await service.stop(vm.id, forced: false, context: context)
-                return try await vmResult(try await service.start(vm.id, on: host, context: context), server: call.server)
+                try await call.server.vmLocks.withLock(vm.id) {
+                    let service = VMService(server: call.server)
+                    _ = try await service.stop(vm.id, forced: false, context: context)
+                    return try await vmResult(try await service.start(vm.id, on: host, context: context), server: call.server)
+                }
             }
         },
         resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
@@ -191,15 +201,17 @@ enum VMCommands {
         execution: .async { call in
             let vm = try await ownedVM(call)
             return JobPlan(instanceType: "VirtualMachine", instanceID: vm.id.uuid) { context in
-                try await destroy(vm.id, server: call.server, context: context)
+                try await call.server.vmLocks.withLock(vm.id) { try await destroy(vm.id, server: call.server, context: context) }
             }
         },
         resume: { call, context in
             guard let job = try await call.server.store.job(context.jobID), let instance = job.instanceID, let id = VirtualMachineID(instance) else {
                 throw LunarError(.internalError, "the VM of this job no longer exists")
             }
-            if let vm = try await call.server.store.virtualMachine(id) { _ = try await VMRecovery(server: call.server).settle(vm) }
-            return try await destroy(id, server: call.server, context: context)
+            return try await call.server.vmLocks.withLock(id) {
+                if let vm = try await call.server.store.virtualMachine(id) { _ = try await VMRecovery(server: call.server).settle(vm) }
+                return try await destroy(id, server: call.server, context: context)
+            }
         }
     )
 
@@ -234,11 +246,13 @@ enum VMCommands {
             let vm = try await ownedVM(call, parameter: "virtualmachineid")
             let requested: HostID? = try call.parameters.id("hostid")
             return JobPlan(instanceType: "VirtualMachine", instanceID: vm.id.uuid) { context in
+                try await call.server.vmLocks.withLock(vm.id) {
                 let service = VMService(server: call.server)
                 var destination = requested
                 if destination == nil { destination = try await service.chooseHost(for: vm, requested: nil, excluding: Set([vm.hostID].compactMap { $0 })).id }
                 guard let destination else { throw LunarError(.internalError, "no destination") }
                 return try await vmResult(try await service.migrate(vm.id, to: destination, context: context), server: call.server)
+                }
             }
         },
         resume: { call, context in try await resumeVM(call, context) { _, vm in vm } }
@@ -292,7 +306,9 @@ enum VMCommands {
                 throw LunarError.invalidParameter("deviceid", value: "\(deviceID)", reason: "must be 1 to \(VMService.maximumDeviceID)")
             }
             return JobPlan(instanceType: "Volume", instanceID: volume.id.uuid) { context in
-                let attached = try await VMService(server: call.server).attach(volume.id, to: vm.id, deviceID: deviceID, context: context)
+                let attached = try await call.server.vmLocks.withLock(vm.id) {
+                    try await VMService(server: call.server).attach(volume.id, to: vm.id, deviceID: deviceID, context: context)
+                }
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(attached, names: &names))])
             }
@@ -325,7 +341,13 @@ enum VMCommands {
         execution: .async { call in
             let volume = try await VolumeCommands.ownedVolume(call)
             return JobPlan(instanceType: "Volume", instanceID: volume.id.uuid) { context in
-                let detached = try await VMService(server: call.server).detach(volume.id, context: context)
+                let detach: @Sendable () async throws -> Volume = { try await VMService(server: call.server).detach(volume.id, context: context) }
+                let detached: Volume
+                if let vmID = volume.virtualMachineID {
+                    detached = try await call.server.vmLocks.withLock(vmID, detach)
+                } else {
+                    detached = try await detach()
+                }
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
             }

@@ -29,6 +29,17 @@ public final class JobRunner: Service, Sendable {
     let logger: Logger
     let limits: Limits
     private let unfinished = Mutex(0)
+    /// Jobs executing now (not queued).
+    private let executing = Mutex(0)
+
+    /// Waits (at most `limit`) until no job is executing: the server keeps agents connected until
+    /// then at shutdown, so running flows finish instead of failing on a closed connection.
+    public func waitForRunningJobs(upTo limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while executing.withLock({ $0 }) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
     private let stream: AsyncStream<Submission>
     private let continuation: AsyncStream<Submission>.Continuation
 
@@ -106,7 +117,13 @@ public final class JobRunner: Service, Sendable {
             }
         }
         await withGracefulShutdownHandler {
-            await work.value
+            // Cancelled (a sibling service failed): stop taking jobs and cancel the running ones.
+            await withTaskCancellationHandler {
+                await work.value
+            } onCancel: {
+                self.continuation.finish()
+                work.cancel()
+            }
         } onGracefulShutdown: {
             self.continuation.finish()
             Task {
@@ -117,7 +134,11 @@ public final class JobRunner: Service, Sendable {
     }
 
     func execute(_ submission: Submission) async {
-        defer { releaseSlot() }
+        executing.withLock { $0 += 1 }
+        defer {
+            executing.withLock { $0 -= 1 }
+            releaseSlot()
+        }
         var logger = self.logger
         logger[metadataKey: "job.id"] = .string(submission.jobID.uuid)
         logger[metadataKey: "job.command"] = .string(submission.command)

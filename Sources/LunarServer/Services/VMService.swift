@@ -37,7 +37,13 @@ struct VMService: Sendable {
                 await revokeAll(volumes, from: host)
                 throw error
             }
-            return try await store.updateVirtualMachine(id, from: [.starting], to: .running, host: host.id)
+            do {
+                return try await store.updateVirtualMachine(id, from: [.starting], to: .running, host: host.id)
+            } catch {
+                _ = try? await agents.call(.stopVM(id), on: host.id)
+                await revokeAll(volumes, from: host)
+                throw error
+            }
         } catch {
             _ = try? await store.updateVirtualMachine(id, from: [.starting], to: .stopped, host: nil)
             throw Self.apiError(error)
@@ -68,7 +74,11 @@ struct VMService: Sendable {
                 throw Self.apiError(error)
             }
         }
-        try await step(context, "revoke \(host.name)") { await revokeAll(try await store.volumes(of: id), from: host) }
+        let fenced = try await step(context, "revoke \(host.name)") { await revokeAll(try await store.volumes(of: id), from: host) }
+        guard fenced else {
+            // Whatever the host still runs keeps its access: the VM stays Stopping, to be stopped again.
+            throw LunarError(.internalError, "the storage did not take host \(host.name)'s access away; stop the VM again")
+        }
         return try await store.updateVirtualMachine(id, from: [.stopping], to: .stopped, host: nil)
     }
 
@@ -128,7 +138,9 @@ struct VMService: Sendable {
                 // Unreachable agent: the revoke fences it off the volume all the same.
                 server.logger.warning("detaching from a host that did not answer", metadata: ["volume.id": .string(volumeID.uuid), "error": .string("\(error)")])
             }
-            try await step(context, "revoke \(host.name)") { await revokeAll([volume], from: host) }
+            let fenced = try await step(context, "revoke \(host.name)") { await revokeAll([volume], from: host) }
+            // Until the host is off the volume it stays attached, so nothing else can take it.
+            guard fenced else { throw LunarError(.internalError, "the storage did not take host \(host.name)'s access away; detach again") }
         }
         try await store.setVolumeAttachment(volumeID, vm: nil, deviceID: nil)
         return try await store.volume(volumeID) ?? volume
@@ -166,7 +178,16 @@ struct VMService: Sendable {
             _ = try await step(context, "resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
         } catch {
             _ = try? await agents.call(.cancelMigration(id), on: destinationID)
-            await revokeAll(volumes, from: destination)
+            guard await revokeAll(volumes, from: destination) else {
+                // The destination may still reach the disks: resuming the source could make two writers.
+                _ = try? await store.updateVirtualMachine(id, from: [.migrating], to: .error, host: sourceID)
+                throw LunarError(.internalError, "the migration failed and the storage did not take the destination's access away; the VM is in Error (stop it with forced=true)")
+            }
+            // A lost MigrateVM answer may hide a paused source: asking again is harmless (the
+            // source answers with its state, paused or running) and resuming it is too.
+            if handedOver == nil {
+                handedOver = try? await agents.call(.migrateVM(vm: id, destination: MigrationDestination(hostID: destinationID, hostName: destination.name)), on: sourceID).migrationState
+            }
             if let handedOver { _ = try? await agents.call(.resumeMigratedVM(vm: id, state: handedOver), on: sourceID) }
             _ = try? await store.updateVirtualMachine(id, from: [.migrating], to: .running, host: sourceID)
             throw Self.apiError(error)
@@ -230,7 +251,9 @@ struct VMService: Sendable {
     func grantAll(_ volumes: [Volume], vm: VirtualMachine, to host: LunarModel.Host, reason: VolumeGrant.Reason, jobID: JobID?) async throws -> VMSpec {
         var disks: [DiskSpec] = []
         var granted: [Volume] = []
+        let offering: ServiceOffering?
         do {
+            offering = try await store.serviceOffering(vm.serviceOfferingID)
             for volume in volumes {
                 let connection = try await access.grant(volume, to: host, reason: reason, jobID: jobID?.uuid)
                 granted.append(volume)
@@ -241,22 +264,31 @@ struct VMService: Sendable {
             await revokeAll(granted, from: host)
             throw error
         }
-        let offering = try await store.serviceOffering(vm.serviceOfferingID)
         return VMSpec(
             id: vm.id, name: vm.name, cpuCores: offering?.cpuNumber ?? 1, memoryMB: offering?.memoryMB ?? 512, disks: disks,
             workload: WorkloadSpec(mode: WorkloadSpec.Mode(rawValue: vm.workload) ?? .idle, queueDepth: vm.workload == "journal" ? 4 : 1)
         )
     }
 
-    /// Revokes `host` from every volume that has storage; failures are logged and left to the reconciler.
-    func revokeAll(_ volumes: [Volume], from host: LunarModel.Host) async {
+    /// Revokes `host` from every volume that has storage, each tried three times.
+    /// - Returns: whether every revoke took; callers that rely on the fence must check it.
+    @discardableResult
+    func revokeAll(_ volumes: [Volume], from host: LunarModel.Host) async -> Bool {
+        var all = true
         for volume in volumes where volume.path != nil {
-            do {
-                try await access.revoke(volume, from: host)
-            } catch {
-                server.logger.error("could not revoke a host's access", metadata: ["volume.id": .string(volume.id.uuid), "host.id": .string(host.id.uuid), "error": .string("\(error)")])
+            var revoked = false
+            for attempt in 1...3 where !revoked {
+                do {
+                    try await access.revoke(volume, from: host)
+                    revoked = true
+                } catch {
+                    server.logger.error("could not revoke a host's access", metadata: ["volume.id": .string(volume.id.uuid), "host.id": .string(host.id.uuid), "attempt": .stringConvertible(attempt), "error": .string("\(error)")])
+                    if attempt < 3 { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
+                }
             }
+            all = all && revoked
         }
+        return all
     }
 
     func step<T: Sendable>(_ context: JobContext?, _ name: String, _ body: () async throws -> T) async throws -> T {

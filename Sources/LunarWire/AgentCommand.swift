@@ -24,8 +24,8 @@ public enum AgentCommand: Codable, Sendable, Equatable {
     case modifyStoragePool(PoolSpec)
     /// Report what runs here.
     case checkVMs
-    /// Stop these VMs and disconnect these volumes (unless a VM still here uses one): what the
-    /// host holds that the server does not expect there. Lists, not "keep only", so a VM started
+    /// Stop these VMs and disconnect these volumes (detaching them first from any VM here that
+    /// still has one): what the host holds that the server does not expect there. Lists, not "keep only", so a VM started
     /// after the server looked is never swept away.
     case cleanUp(stopVMs: [VirtualMachineID], disconnectVolumes: [VolumeID])
     /// Whether the host has nothing running (before maintenance or shutdown).

@@ -39,6 +39,20 @@ struct AgentCommandHandlerTests {
         #expect(await pools.connectedDisks().isEmpty)
     }
 
+    @Test func cleanUpTakesAVolumeTheServerNoLongerExpectsEvenFromARunningVM() async throws {
+        let pools = StoragePoolManager(adaptors: [LocalFileAdaptor()])
+        let handler = AgentCommandHandler(pools: pools, logger: logger)
+        let vm = spec([file()])
+        let extra = DiskSpec(volumeID: .random(), deviceID: 1, poolType: "local", sizeBytes: 1 << 20, connection: .file(path: file()))
+        _ = await handler.handle(.startVM(vm))
+        _ = await handler.handle(.attachVolume(vm: vm.id, disk: extra))
+        // The server's DetachVolume was lost; its sweep says the host must not hold `extra`.
+        guard case .done(let result) = await handler.handle(.cleanUp(stopVMs: [], disconnectVolumes: [extra.volumeID])) else { Issue.record("clean-up failed"); return }
+        #expect(result.connectedVolumes == vm.disks.map(\.volumeID))
+        #expect(result.vms.first?.volumes == vm.disks.map(\.volumeID), "the VM no longer has the disk")
+        _ = await handler.handle(.stopVM(vm.id))
+    }
+
     @Test func aStartThatCannotConnectEveryDiskDisconnectsTheOthers() async throws {
         let pools = StoragePoolManager(adaptors: [LocalFileAdaptor()])
         let handler = AgentCommandHandler(pools: pools, logger: logger)

@@ -134,14 +134,17 @@ public actor AgentCommandHandler {
         return AgentResult(vms: vms[id] == nil ? [] : [await vms[id]!.report()])
     }
 
-    /// Stops what the server does not expect here and disconnects the volumes no VM here uses.
+    /// Stops what the server does not expect here and takes away the volumes it does not expect.
     func cleanUp(stopping stopVMs: [VirtualMachineID], disconnecting volumes: [VolumeID]) async throws -> AgentResult {
         for id in stopVMs {
             _ = try await serially(id) { await self.stop(id) }
         }
-        var needed = Set<VolumeID>()
-        for vm in vms.values { needed.formUnion(await vm.volumes) }
-        for volume in volumes where !needed.contains(volume) {
+        // The server says no VM here should have these (a DetachVolume it sent may have been
+        // lost): take them from any VM that still does, then disconnect.
+        for volume in volumes {
+            for (id, vm) in vms where await vm.volumes.contains(volume) {
+                _ = try await serially(id) { await vm.detach(volume) }
+            }
             logger.notice("disconnecting a disk no VM here needs", metadata: ["volume.id": .string(volume.uuid)])
             await pools.disconnect(volume)
         }

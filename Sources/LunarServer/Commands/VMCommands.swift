@@ -278,8 +278,7 @@ enum VMCommands {
             filter.hostID = try p.id("hostid")
             filter.zoneID = try p.id("zoneid")
             filter.keyword = p["keyword"]
-            let everyone = try p.bool("listall") ?? false
-            if !call.caller.isRootAdmin || !everyone { filter.accountID = call.caller.account.id }
+            filter.accountID = try call.listedAccount()
             let page = try await call.server.store.virtualMachines(filter, window: try p.window())
             var names = NameCache(store: call.server.store)
             var items: [JSONObject] = []

@@ -152,9 +152,7 @@ enum VolumeCommands {
             filter.poolID = try p.id("storageid")
             filter.state = try p.choice("state", as: VolumeState.self)
             filter.keyword = p["keyword"]
-            // As CloudStack: an admin sees every account's volumes only with listall=true.
-            let everyone = try p.bool("listall") ?? false
-            if !call.caller.isRootAdmin || !everyone { filter.accountID = call.caller.account.id }
+            filter.accountID = try call.listedAccount()
             let page = try await call.server.store.volumes(filter, window: try p.window())
             var names = NameCache(store: call.server.store)
             var items: [JSONObject] = []

@@ -10,7 +10,16 @@ public struct SANAdminClient: Sendable {
     let token: String
     let httpClient: HTTPClient
 
-    public init(baseURL: String, token: String, httpClient: HTTPClient = .shared) {
+    /// One client for every SAN node this process talks to. A node that cannot be reached fails a
+    /// call within `connect` (3 s of retried connection attempts) instead of the request's whole
+    /// timeout: fencing and HA must learn "unreachable" quickly.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(baseURL: String, token: String, httpClient: HTTPClient = SANAdminClient.sharedHTTPClient) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.httpClient = httpClient
@@ -140,6 +149,17 @@ public struct SANAdminClient: Sendable {
 
     public func disallow(_ name: String, initiator: String) async throws -> SANVolumeInfo {
         try await request(.DELETE, "/v1/volumes/\(escape(name))/initiators/\(escape(initiator))", as: SANVolumeInfo.self)
+    }
+
+    /// Allows the initiator and returns the whole connection in one idempotent call.
+    public func grant(_ name: String, initiator: String) async throws -> SANGrant {
+        try await request(.PUT, "/v1/volumes/\(escape(name))/grants/\(escape(initiator))", as: SANGrant.self)
+    }
+
+    /// Takes the initiator's access away; returns once it is fenced. Throws `.san(404, ...)` when
+    /// it was not granted (or there is no such volume): the caller decides whether that is success.
+    public func revokeGrant(_ name: String, initiator: String) async throws {
+        _ = try await send(.DELETE, "/v1/volumes/\(escape(name))/grants/\(escape(initiator))", body: nil)
     }
 
     struct GroupList: Decodable { var groups: [SANAccessGroupInfo] }

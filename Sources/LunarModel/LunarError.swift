@@ -20,6 +20,9 @@ public struct LunarError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let internalError = Code(rawValue: 530)
         /// Capacity is exhausted (placement).
         public static let insufficientCapacity = Code(rawValue: 533)
+        /// A resource the call needs cannot be reached now (a storage node that does not answer):
+        /// nothing was changed, and the same call can be made again later.
+        public static let resourceUnavailable = Code(rawValue: 534)
         /// A resource is in use and cannot be changed that way now.
         public static let resourceInUse = Code(rawValue: 536)
 
@@ -49,6 +52,7 @@ public struct LunarError: Error, Sendable, Hashable, CustomStringConvertible {
         case .resourceInUse: 4375  // ResourceInUseException
         case .insufficientCapacity: 4325  // InsufficientCapacityException
         case .internalError: 4250  // CloudRuntimeException
+        case .resourceUnavailable: 4380  // ResourceUnavailableException
         default: 9999  // ServerApiException
         }
     }
@@ -68,6 +72,11 @@ extension LunarError {
     /// An id that does not exist, or that this caller may not see (the two are not told apart).
     public static func unknownID(_ entity: String, _ id: String, parameter: String = "id") -> LunarError {
         LunarError(.parameterError, "Unable to find \(entity) with \(parameter)=\(id)")
+    }
+
+    /// A storage system (or another resource) did not answer; nothing was changed.
+    public static func unavailable(_ text: String) -> LunarError {
+        LunarError(.resourceUnavailable, text)
     }
 
     /// A rule of the domain refused the request.

@@ -15,6 +15,8 @@ import NIOCore
 ///     GET    /v1/volumes/{name}/initiators        allowed initiator names
 ///     POST   /v1/volumes/{name}/initiators {"iqn"} allow
 ///     DELETE /v1/volumes/{name}/initiators/{iqn}  disallow (drops its sessions)
+///     PUT    /v1/volumes/{name}/grants/{iqn}      allow and return the connection (SANGrant)
+///     DELETE /v1/volumes/{name}/grants/{iqn}      revoke; 204 once fenced, 404 when not granted
 ///     PUT    /v1/volumes/{name}/qos {"min_iops","max_iops","burst_iops"}  change QoS live
 ///     GET    /v1/volumes/{name}/stats             I/O statistics (last second and totals)
 ///     GET    /v1/qos                              the node's QoS: enabled, capacity
@@ -178,6 +180,23 @@ enum SANAdminAPI {
             use: guarded { _, context in
                 guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
                 return try json(try await store.disallow(name: try name(context), initiator: iqn))
+            }
+        )
+        // One idempotent call allows the initiator and returns the whole connection; its mirror
+        // answers only after the fence (the management server's grant and revoke).
+        volumes.put(
+            ":name/grants/:iqn",
+            use: guarded { _, context in
+                guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
+                return try json(try await store.grant(name: try name(context), initiator: iqn, portal: portal))
+            }
+        )
+        volumes.delete(
+            ":name/grants/:iqn",
+            use: guarded { _, context in
+                guard let iqn = context.parameters.get("iqn")?.removingPercentEncoding else { throw SANError(.invalidInitiator, "no initiator name") }
+                try await store.revokeGrant(name: try name(context), initiator: iqn)
+                return Response(status: .noContent)
             }
         )
         volumes.put(

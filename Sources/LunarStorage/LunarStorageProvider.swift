@@ -11,6 +11,8 @@ import LunarModel
 public struct LunarStorageProvider: StorageProvider {
     public let name = "lunar"
     public let isManaged = true
+    /// Minimum, maximum and burst at the SAN (the QoS scheduler).
+    public let qosEnforcement = QoSEnforcement.storage
     /// Burst = this × max unless the pool says otherwise (`burstfactor` detail).
     public static let defaultBurstFactor = 1.5
 
@@ -60,31 +62,53 @@ public struct LunarStorageProvider: StorageProvider {
     static func accountName(_ pool: PoolDescriptor) -> String { "lunar-pool-" + pool.id.uuid.prefix(8).lowercased() }
     static func volumeName(_ volume: VolumeDescriptor) -> String { "vol-" + volume.id.uuid.lowercased() }
 
-    /// SAN errors as API errors: a refusal of ours is the caller's 431, the rest the node's trouble.
+    /// SAN errors as API errors: a refusal of ours is the caller's 431, a SAN that cannot be
+    /// reached is 534 (nothing changed; try again later), the rest the node's trouble.
     static func translate<T>(_ action: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch LunarClientError.san(let status, let code, let message) where (400..<500).contains(status) {
             throw LunarError(.parameterError, "the SAN refused to \(action): \(message) (\(code))")
+        } catch LunarClientError.transport(let text) {
+            throw LunarError.unavailable("the SAN is unreachable, could not \(action): \(text)")
+        } catch LunarClientError.timedOut(let text) {
+            throw LunarError.unavailable("the SAN did not answer in time, could not \(action): \(text)")
         } catch let error as LunarClientError {
             throw LunarError(.internalError, "the SAN could not \(action): \(error)")
         }
     }
+
+    /// Runs a call whose `not_found` answer means "nothing there": nil then. Every other failure
+    /// (an unreachable SAN above all) is thrown, never taken for "not found".
+    static func unlessNotFound<T>(_ action: String, _ body: () async throws -> T) async throws -> T? {
+        do {
+            return try await translate(action) {
+                do {
+                    return try await body()
+                } catch LunarClientError.san(404, _, _) {
+                    throw NotFound()
+                }
+            }
+        } catch is NotFound {
+            return nil
+        }
+    }
+
+    struct NotFound: Error {}
 
     // MARK: Lifecycle
 
     public func initialize(_ pool: PoolDescriptor) async throws -> PoolCapacity {
         let client = try client(pool)
         let node = try await Self.translate("report its capacity") { try await client.capacity() }
-        if let bytes = pool.capacityBytes, bytes > Int64(clamping: node.totalBytes) {
-            throw LunarError.invalidParameter("capacitybytes", value: String(bytes), reason: "the SAN node holds \(node.totalBytes) bytes")
-        }
+        // Bytes may be promised beyond the node's disk (thin provisioning; placement applies
+        // storage.overprovisioning.factor). IOPS may not: minimums are guarantees.
         if let iops = pool.capacityIOPS, iops > Int64(node.capacityIOPS) {
             throw LunarError.invalidParameter("capacityiops", value: String(iops), reason: "the SAN node delivers \(node.capacityIOPS) IOPS")
         }
         // The pool's account: made once, found again on a retry.
         let account = Self.accountName(pool)
-        if (try? await client.account(account)) == nil {
+        if try await Self.unlessNotFound("read account \(account)", { try await client.account(account) }) == nil {
             _ = try await Self.translate("create account \(account)") { try await client.createAccount(account) }
         }
         return PoolCapacity(totalBytes: Int64(clamping: node.totalBytes), usedBytes: Int64(clamping: node.allocatedBytes), totalIOPS: Int64(node.capacityIOPS))
@@ -96,11 +120,8 @@ public struct LunarStorageProvider: StorageProvider {
 
     public func delete(_ pool: PoolDescriptor) async throws {
         let client = try client(pool)
-        do {
-            try await client.deleteAccount(Self.accountName(pool))
-        } catch LunarClientError.san(404, _, _) {
-            // Gone already.
-        }
+        // Gone already is fine; an unreachable SAN is not.
+        _ = try await Self.unlessNotFound("delete the pool's account") { try await client.deleteAccount(Self.accountName(pool)) }
     }
 
     // MARK: Driver
@@ -117,7 +138,7 @@ public struct LunarStorageProvider: StorageProvider {
         let client = try client(pool)
         let name = Self.volumeName(volume)
         // A retry after a lost answer finds the volume made.
-        if let existing = try? await client.volume(name) { return "/\(existing.iqn)/0" }
+        if let existing = try await Self.unlessNotFound("look up volume \(name)", { try await client.volume(name) }) { return "/\(existing.iqn)/0" }
         let reserve = Int64(volume.snapshotReservePercent ?? 0)
         let bytes = (volume.sizeBytes + volume.sizeBytes * reserve / 100 + 511) / 512 * 512
         let created = try await Self.translate("create volume \(name)") {
@@ -131,22 +152,25 @@ public struct LunarStorageProvider: StorageProvider {
     public func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {
         let client = try client(pool)
         let name = Self.volumeName(volume)
-        guard let existing = try? await client.volume(name) else { return }
+        // Only the SAN saying "no such volume" counts as deleted; an unreachable SAN fails the call.
+        guard let existing = try await Self.unlessNotFound("look up volume \(name)", { try await client.volume(name) }) else { return }
         // Whoever still has access loses it (fenced) before the volume goes.
-        for initiator in existing.allowedInitiators { _ = try? await client.disallow(name, initiator: initiator) }
-        try await Self.translate("delete volume \(name)") { try await client.deleteVolume(name) }
+        for initiator in existing.allowedInitiators {
+            _ = try await Self.unlessNotFound("revoke \(initiator) from \(name)") { try await client.revokeGrant(name, initiator: initiator) }
+        }
+        _ = try await Self.unlessNotFound("delete volume \(name)") { try await client.deleteVolume(name) }
     }
 
+    /// One call at the SAN allows the host and returns the whole connection, so a failure leaves
+    /// nothing granted there that the caller does not know of (a retry is harmless).
     public func grantAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws -> VolumeConnection {
         guard let initiator = host.initiatorIQN else {
             throw LunarError.refused("host \(host.name) has no iSCSI initiator name: it cannot reach managed storage")
         }
         let client = try client(pool)
         let name = Self.volumeName(volume)
-        let info = try await Self.translate("grant \(initiator) access to \(name)") { try await client.allow(name, initiator: initiator) }
-        let secrets = try await Self.translate("read the pool's CHAP secret") { try await client.accountSecrets(Self.accountName(pool)) }
-        let portal = try await Self.translate("report its portal") { try await client.portal() }
-        return .iscsi(portal: portal, iqn: info.iqn, lun: 0, chapUser: secrets.name, chapSecret: secrets.initiatorSecret)
+        let grant = try await Self.translate("grant \(initiator) access to \(name)") { try await client.grant(name, initiator: initiator) }
+        return .iscsi(portal: grant.portal, iqn: grant.iqn, lun: grant.lun, chapUser: grant.chapUser, chapSecret: grant.chapSecret)
     }
 
     /// Fence semantics: returns once the host's sessions to the volume are closed and nothing it
@@ -154,13 +178,9 @@ public struct LunarStorageProvider: StorageProvider {
     public func revokeAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws {
         guard let initiator = host.initiatorIQN else { return }
         let client = try client(pool)
-        do {
-            _ = try await client.disallow(Self.volumeName(volume), initiator: initiator)
-        } catch LunarClientError.san(404, _, _) {
-            // Not granted (or no volume): nothing to take away.
-        } catch LunarClientError.san(let status, let code, let message) {
-            throw LunarError(.internalError, "the SAN could not revoke \(initiator): \(message) (\(code), HTTP \(status))")
-        }
+        // Not granted (or no volume): nothing to take away. Anything else, an unreachable SAN
+        // above all, is thrown: the caller relies on this being the fence.
+        _ = try await Self.unlessNotFound("revoke \(initiator)") { try await client.revokeGrant(Self.volumeName(volume), initiator: initiator) }
     }
 
     public func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws {
@@ -201,13 +221,7 @@ public struct LunarStorageProvider: StorageProvider {
             throw LunarError(.internalError, "\(access.path) is not a lunar volume path")
         }
         let name = String(iqn[iqn.index(after: colon)...])
-        do {
-            _ = try await client.disallow(name, initiator: access.initiator)
-        } catch LunarClientError.san(404, _, _) {
-            // Already gone.
-        } catch LunarClientError.san(let status, let code, let message) {
-            throw LunarError(.internalError, "the SAN could not remove \(access.initiator) from \(name): \(message) (\(code), HTTP \(status))")
-        }
+        _ = try await Self.unlessNotFound("remove \(access.initiator) from \(name)") { try await client.revokeGrant(name, initiator: access.initiator) }
     }
 
     public func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity {

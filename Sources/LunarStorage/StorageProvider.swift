@@ -8,6 +8,28 @@ public protocol StorageProvider: StorageLifecycle, StorageDriver {
     /// Managed: one LUN per volume, access granted per host, QoS at the storage.
     /// Unmanaged: volumes are files on storage every host of the scope reaches; QoS only at the hypervisor.
     var isManaged: Bool { get }
+    /// Where a volume's offering IOPS are enforced on this provider's pools (DESIGN.md, "Who
+    /// enforces an offering's IOPS"): answered in every volume response as `qosenforcedby`.
+    var qosEnforcement: QoSEnforcement { get }
+}
+
+/// Who holds a volume's minimum and maximum IOPS.
+public enum QoSEnforcement: String, Sendable, Hashable, CaseIterable {
+    /// The storage reserves the minimum and caps the maximum (the Lunar SAN).
+    case storage = "storage"
+    /// The storage caps the maximum but reserves no minimum (Ceph RBD).
+    case storageMaxOnly = "storage (max only)"
+    /// The hypervisor throttles the maximum (QEMU); no minimum.
+    case hypervisor = "hypervisor"
+    /// Nothing enforces it.
+    case none = "none"
+
+    /// Whether a volume with a minimum gets it.
+    public var guaranteesMinimum: Bool { self == .storage }
+}
+
+extension StorageProvider {
+    public var qosEnforcement: QoSEnforcement { .none }
 }
 
 /// What a pool looks like to its provider.

@@ -128,4 +128,44 @@ struct LunarStorageProviderTests {
             await #expect(throws: LunarError.self) { _ = try await provider.grantAccess(to: capped, for: noIQN, in: pool) }
         }
     }
+
+    @Test func notFoundIsNotUnreachable() async throws {
+        try await Self.withNode { node in
+            let provider = LunarStorageProvider()
+            var pool = node.pool()
+            // Thin provisioning: bytes may be promised beyond the node's disk.
+            pool.capacityBytes = Int64.max / 2
+            _ = try await provider.initialize(pool)
+            var volume = Self.volume()
+            volume.path = try await provider.createVolume(volume, in: pool)
+
+            // One call grants and answers with the whole connection; a repeat answers the same.
+            let first = try await provider.grantAccess(to: volume, for: Self.host, in: pool)
+            #expect(try await provider.grantAccess(to: volume, for: Self.host, in: pool) == first)
+            let grant = try await node.client.grant("vol-" + volume.id.uuid.lowercased(), initiator: Self.host.initiatorIQN!)
+            #expect(grant.chapUser != nil && grant.chapSecret != nil && grant.targetSecret != nil && grant.portal == node.portal)
+
+            // "Not there" is success for revoke and delete; the SAN says 404, nothing else.
+            try await provider.revokeAccess(to: volume, for: Self.host, in: pool)
+            try await provider.revokeAccess(to: volume, for: Self.host, in: pool)
+            let never = Self.volume()
+            try await provider.deleteVolume(never, in: pool)
+            await #expect(throws: LunarClientError.self) { try await node.client.revokeGrant("vol-" + never.id.uuid.lowercased(), initiator: Self.host.initiatorIQN!) }
+
+            // An unreachable SAN is never "not found": every call fails with 534 and nothing is assumed.
+            var unreachable = pool
+            unreachable.url = "lunar://127.0.0.1:1?token=\(node.token)"
+            let (gone, made) = (unreachable, volume)
+            for call in [
+                { try await provider.deleteVolume(made, in: gone) },
+                { try await provider.revokeAccess(to: made, for: Self.host, in: gone) },
+                { _ = try await provider.grantAccess(to: made, for: Self.host, in: gone) },
+                { _ = try await provider.createVolume(Self.volume(), in: gone) },
+                { try await provider.delete(gone) },
+            ] as [@Sendable () async throws -> Void] {
+                await #expect(throws: LunarError(.resourceUnavailable, "")) { try await call() }
+            }
+            #expect(try await node.client.volume("vol-" + volume.id.uuid.lowercased()).name == "vol-" + volume.id.uuid.lowercased())
+        }
+    }
 }

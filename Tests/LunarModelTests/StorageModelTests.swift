@@ -97,7 +97,7 @@ struct VolumeStateMachineTests {
         .creating: [.createSucceeded: .ready, .createFailed: .allocated],
         .ready: [.resizeRequested: .resizing, .destroyRequested: .destroy],
         .resizing: [.resizeSucceeded: .ready, .resizeFailed: .ready],
-        .destroy: [.expungeSucceeded: .expunged, .expungeFailed: .destroy, .destroyRequested: .destroy],
+        .destroy: [.expungeSucceeded: .expunged, .expungeFailed: .destroy, .destroyRequested: .destroy, .destroyAbandoned: .ready],
         .expunged: [:],
     ]
 

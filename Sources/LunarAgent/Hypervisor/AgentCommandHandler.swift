@@ -8,8 +8,8 @@ public actor AgentCommandHandler {
     let pools: StoragePoolManager
     let logger: Logger
     var vms: [VirtualMachineID: SimulatedVM] = [:]
-    /// The last operation queued per VM, so the next waits for it.
-    var tails: [VirtualMachineID: Task<Void, Never>] = [:]
+    /// One operation per VM at a time, in arrival order.
+    let turns = KeyedAsyncLock<VirtualMachineID>()
 
     public init(pools: StoragePoolManager, logger: Logger) {
         self.pools = pools
@@ -152,13 +152,10 @@ public actor AgentCommandHandler {
     }
 
     /// Runs `body` after every earlier operation on the same VM.
+    /// A command once begun finishes whole even if the server's connection drops (its answer is
+    /// then lost, which the server handles): the work runs in its own task, awaited here.
     func serially<T: Sendable>(_ id: VirtualMachineID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let previous = tails[id]
-        let task = Task { () async throws -> T in
-            await previous?.value
-            return try await body()
-        }
-        tails[id] = Task { _ = try? await task.value }
-        return try await task.value
+        let turns = self.turns
+        return try await Task { try await turns.withLock(id, body) }.value
     }
 }

@@ -24,13 +24,16 @@ public struct Volume: Sendable, Hashable {
     public var virtualMachineID: VirtualMachineID?
     public var deviceID: Int?
     public var createdEpochSeconds: Int64
+    /// When it was attached to its VM (CloudStack's `attached`; clients read attachment from it).
+    public var attachedEpochSeconds: Int64?
 
     public init(
         id: VolumeID, name: String, accountID: AccountID, zoneID: ZoneID, diskOfferingID: DiskOfferingID?, kind: Kind, sizeBytes: Int64,
         minIOPS: Int64?, maxIOPS: Int64?, hypervisorSnapshotReservePercent: Int?, state: VolumeState, poolID: StoragePoolID?, path: String?,
         provisioningType: DiskOffering.ProvisioningType, rateLimits: HypervisorRateLimits, virtualMachineID: VirtualMachineID?, deviceID: Int?,
-        createdEpochSeconds: Int64
+        createdEpochSeconds: Int64, attachedEpochSeconds: Int64? = nil
     ) {
+        self.attachedEpochSeconds = attachedEpochSeconds
         self.id = id
         self.name = name
         self.accountID = accountID
@@ -88,6 +91,9 @@ public enum VolumeEvent: Sendable, Hashable, CaseIterable {
     case createRequested, createSucceeded, createFailed
     case resizeRequested, resizeSucceeded, resizeFailed
     case destroyRequested, expungeSucceeded, expungeFailed
+    /// The storage could not be deleted and is intact (the provider failed or was unreachable):
+    /// the delete is undone and the volume is Ready again.
+    case destroyAbandoned
 }
 
 /// The volume state machine: every transition the system makes goes through `next`, and a
@@ -107,6 +113,7 @@ public enum VolumeStateMachine {
         // The storage could not be deleted: the row stays in Destroy, holding its capacity, and a retry may finish it.
         case (.destroy, .expungeFailed): return .destroy
         case (.destroy, .destroyRequested): return .destroy
+        case (.destroy, .destroyAbandoned): return .ready
         default:
             throw LunarError.refused("the volume is \(state.rawValue); \(describe(event)) is not possible now")
         }
@@ -116,7 +123,7 @@ public enum VolumeStateMachine {
         switch event {
         case .createRequested, .createSucceeded, .createFailed: "creating its storage"
         case .resizeRequested, .resizeSucceeded, .resizeFailed: "resizing it"
-        case .destroyRequested, .expungeSucceeded, .expungeFailed: "deleting it"
+        case .destroyRequested, .expungeSucceeded, .expungeFailed, .destroyAbandoned: "deleting it"
         }
     }
 }

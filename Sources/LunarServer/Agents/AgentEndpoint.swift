@@ -61,15 +61,20 @@ struct AgentEndpoint: Sendable {
                 case .heartbeat(let beat):
                     guard let host else { continue }
                     await server.agents.heard(host: host.id, token: token)
-                    try? await server.store.touchHost(host.id)
                     if await server.agents.beginSweep(host.id) {
                         let server = self.server
                         Task {
-                            try? await HostSynchronizer(server: server).sweep(host, reportedVMs: beat.vms.map(\.id), connected: beat.connectedVolumes)
-                            // A host heard again after a partition (same connection) is Up once swept.
-                            if let current = try? await server.store.host(host.id), current.state != .up {
-                                try? await server.store.setHostState(host.id, .up)
-                                server.logger.notice("host heard again", metadata: ["host.id": .string(host.id.uuid)])
+                            do {
+                                try await server.store.touchHost(host.id)
+                                try await HostSynchronizer(server: server).sweep(host, reportedVMs: beat.vms.map(\.id), connected: beat.connectedVolumes)
+                                // A host heard again after a partition (same connection) is Up once swept.
+                                if let current = try await server.store.host(host.id), current.state != .up {
+                                    try await server.store.setHostState(host.id, .up)
+                                    server.logger.notice("host heard again", metadata: ["host.id": .string(host.id.uuid)])
+                                }
+                            } catch {
+                                // The next beat sweeps again.
+                                server.logger.warning("a heartbeat sweep failed", metadata: ["host.id": .string(host.id.uuid), "error": .string("\(error)")])
                             }
                             await server.agents.endSweep(host.id)
                         }
@@ -92,8 +97,12 @@ struct AgentEndpoint: Sendable {
                 receiveError = error
             }
             if let host, await server.agents.close(host: host.id, token: token) {
-                let current = try? await server.store.host(host.id)
-                if current?.state == .up { try? await server.store.setHostState(host.id, .disconnected) }
+                do {
+                    if try await server.store.host(host.id)?.state == .up { try await server.store.setHostState(host.id, .disconnected) }
+                } catch {
+                    // HA's watch sees the silence all the same.
+                    logger.error("could not mark a host Disconnected", metadata: ["host.id": .string(host.id.uuid), "error": .string("\(error)")])
+                }
                 logger.notice("agent disconnected", metadata: ["host.id": .string(host.id.uuid)])
             }
             group.cancelAll()

@@ -17,9 +17,12 @@ public actor AgentGateway {
     let logger: Logger
     /// Multiplies every command's timeout (tests shorten them).
     let timeoutScale: Double
+    /// What command timeouts sleep on.
+    let clock: any Clock<Duration>
 
-    public init(logger: Logger, timeoutScale: Double = 1) {
+    public init(logger: Logger, clock: any Clock<Duration> = ContinuousClock(), timeoutScale: Double = 1) {
         self.logger = logger
+        self.clock = clock
         self.timeoutScale = timeoutScale
     }
 
@@ -84,17 +87,28 @@ public actor AgentGateway {
         let id = nextID
         nextID += 1
         let timeout = Duration.seconds(Double(command.timeoutSeconds) * timeoutScale)
-        let answer: AgentAnswer = try await withCheckedThrowingContinuation { continuation in
-            guard let session = sessions[host] else {
-                continuation.resume(throwing: AgentCallError.disconnected(host))
-                return
+        let clock = self.clock
+        // The answer races the timeout in one task group: whichever ends first ends the other,
+        // and nothing outlives the call.
+        let answer: AgentAnswer = try await withThrowingTaskGroup(of: AgentAnswer?.self) { group in
+            group.addTask { try await self.send(command, id: id, to: host) }
+            group.addTask {
+                do {
+                    try await clock.sleep(for: timeout)
+                    await self.expire(host: host, id: id, with: AgentCallError.timedOut(host, command.name))
+                } catch {
+                    // The answer came first (then this finds nothing pending) or the caller was cancelled.
+                    await self.expire(host: host, id: id, with: CancellationError())
+                }
+                return nil
             }
-            sessions[host]?.pending[id] = continuation
-            session.send(.command(id: id, command: command))
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                await self?.expire(host: host, id: id, command: command.name)
+            while let next = try await group.next() {
+                if let answer = next {
+                    group.cancelAll()
+                    return answer
+                }
             }
+            throw AgentCallError.timedOut(host, command.name)
         }
         switch answer {
         case .done(let result): return result
@@ -102,9 +116,21 @@ public actor AgentGateway {
         }
     }
 
-    func expire(host: HostID, id: UInt64, command: String) {
+    /// Sends `command` and waits for its answer (or for `expire`, or the session's end).
+    private func send(_ command: AgentCommand, id: UInt64, to host: HostID) async throws -> AgentAnswer {
+        try await withCheckedThrowingContinuation { continuation in
+            guard let session = sessions[host] else {
+                continuation.resume(throwing: AgentCallError.disconnected(host))
+                return
+            }
+            sessions[host]?.pending[id] = continuation
+            session.send(.command(id: id, command: command))
+        }
+    }
+
+    func expire(host: HostID, id: UInt64, with error: any Error) {
         guard let continuation = sessions[host]?.pending.removeValue(forKey: id) else { return }
-        continuation.resume(throwing: AgentCallError.timedOut(host, command))
+        continuation.resume(throwing: error)
     }
 
     private func fail(_ session: Session, _ error: AgentCallError) {

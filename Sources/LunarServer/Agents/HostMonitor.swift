@@ -25,40 +25,70 @@ final class HostMonitor: Service, Sendable {
     }
 
     func run() async throws {
+        // The start-up passes run beside the watch, in one task group: nothing outlives run().
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.settleOrphans() }
+            group.addTask { await self.reconcileAtStart() }
+            await watch()
+            group.cancelAll()
+        }
+    }
+
+    /// VMs a crash left half-way with no job to finish them: settled one by one.
+    func settleOrphans() async {
+        for id in orphans where !Task.isCancelled {
+            do {
+                let settled = try await server.vmLocks.withLock(id) { () -> VirtualMachine? in
+                    guard let vm = try await server.store.virtualMachine(id) else { return nil }
+                    return try await VMRecovery(server: server).settle(vm)
+                }
+                guard let settled else { continue }
+                server.logger.notice("settled a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "vm.state": .string(settled.state.rawValue)])
+            } catch {
+                server.logger.error("could not settle a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
+            }
+        }
+    }
+
+    /// After a restart: take away storage access no grant justifies (flow 10), once the storage
+    /// answers (in `lunar up` it starts beside the server); 30 tries a second apart.
+    func reconcileAtStart() async {
+        for attempt in 1...30 {
+            do {
+                let findings = try await AccessReconciler(server: server).run(dryRun: false)
+                if !findings.isEmpty { server.logger.notice("start-up reconciliation", metadata: ["findings": .stringConvertible(findings.count)]) }
+                return
+            } catch {
+                if attempt == 30 { server.logger.error("start-up reconciliation failed", metadata: ["error": .string("\(error)")]) }
+            }
+            do {
+                try await server.clock.sleep(for: .seconds(1))
+            } catch {
+                return  // cancelled: the server is stopping
+            }
+        }
+    }
+
+    /// The HA watch: every beat, each host's silence is checked against the threshold.
+    func watch() async {
         let started = ContinuousClock.now
-        // After a restart: take away storage access no grant justifies (flow 10), once the
-        // storage answers (in `lunar up` it starts beside the server).
-        let orphans = self.orphans
-        Task {
-            for id in orphans {
-                do {
-                    let settled = try await server.vmLocks.withLock(id) { () -> VirtualMachine? in
-                        guard let vm = try await server.store.virtualMachine(id) else { return nil }
-                        return try await VMRecovery(server: server).settle(vm)
-                    }
-                    guard let settled else { continue }
-                    server.logger.notice("settled a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "vm.state": .string(settled.state.rawValue)])
-                } catch {
-                    server.logger.error("could not settle a VM a restart left half-way", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
-                }
-            }
-        }
-        Task {
-            for attempt in 1...30 {
-                do {
-                    let findings = try await AccessReconciler(server: server).run(dryRun: false)
-                    if !findings.isEmpty { server.logger.notice("start-up reconciliation", metadata: ["findings": .stringConvertible(findings.count)]) }
-                    return
-                } catch {
-                    if attempt == 30 { server.logger.error("start-up reconciliation failed", metadata: ["error": .string("\(error)")]) }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
         var silentSince: [HostID: ContinuousClock.Instant] = [:]
+        var beats = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            guard let hosts = try? await server.store.allHosts() else { continue }
+            do {
+                try await server.clock.sleep(for: interval)
+            } catch {
+                break  // cancelled: the server is stopping
+            }
+            beats += 1
+            if beats % 10 == 0 { await Self.refence(server: server) }
+            let hosts: [LunarModel.Host]
+            do {
+                hosts = try await server.store.allHosts()
+            } catch {
+                server.logger.warning("the HA monitor could not read the hosts", metadata: ["error": .string("\(error)")])
+                continue
+            }
             for host in hosts where [.up, .disconnected, .alert].contains(host.state) {
                 if let silence = await server.agents.silence(of: host.id), silence < threshold {
                     silentSince[host.id] = nil
@@ -127,28 +157,47 @@ final class HostMonitor: Service, Sendable {
     }
 
     /// A VM whose host lost it: a migration to the lost host goes back to its source; anything
-    /// else is Stopped (its grants on that host revoked) and, if HA-enabled, started elsewhere.
-    /// Call it holding the VM's turn (`vmLocks`).
+    /// else is fenced on every host it held, Stopped (lost) and, if HA-enabled, started elsewhere.
+    /// Call it holding the VM's turn (`vmLocks`). A fence that fails leaves it in Error (retried
+    /// by `refence`), never restarted elsewhere.
     static func recover(_ vm: VirtualMachine, lostOn host: LunarModel.Host, server: ServerContext) async {
         let service = VMService(server: server)
-        let volumes = (try? await server.store.volumes(of: vm.id)) ?? []
-        // The revokes are the fence: the VM goes nowhere else unless every one took.
-        guard await service.revokeAll(volumes, from: host) else {
-            server.logger.error("could not fence a lost VM's disks; it is not restarted elsewhere", metadata: ["vm.id": .string(vm.id.uuid)])
-            try? await server.store.setHostState(host.id, .alert)
-            return
-        }
         do {
-            if vm.state == .migrating, vm.migrationHostID == host.id, let source = vm.hostID {
-                try await server.store.updateVirtualMachine(vm.id, from: [.migrating], to: .running, host: source)
+            let volumes = try await server.store.volumes(of: vm.id)
+            do {
+                try await service.fence(volumes, from: host)
+                if vm.state == .migrating, vm.migrationHostID == host.id {
+                    _ = try await server.store.transitionVirtualMachine(vm.id, .migrationRolledBack, fenced: [host.id])
+                    return
+                }
+                try await service.lose(vm.id)
+            } catch let failure as FenceError {
+                server.logger.error("could not fence a lost VM's disks; it is not restarted elsewhere", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(failure)")])
+                _ = try await server.store.transitionVirtualMachine(vm.id, .fenceFailed)
+                try await server.store.setHostState(host.id, .alert)
                 return
             }
-            try await server.store.updateVirtualMachine(vm.id, from: Set(VirtualMachine.State.allCases), to: .stopped, host: nil)
             guard vm.haEnabled else { return }
             let restarted = try await service.start(vm.id, on: nil, context: nil)
             server.logger.notice("HA restarted a VM", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(restarted.hostID?.uuid ?? "-")])
         } catch {
-            server.logger.error("HA could not restart a VM", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
+            server.logger.error("HA could not recover a VM", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
+        }
+    }
+
+    /// VMs in Error that still hold hosts (a fence that did not take): fence them again, so a
+    /// failed fence is retried until the storage answers, then they are Stopped.
+    static func refence(server: ServerContext) async {
+        do {
+            for vm in try await server.store.allVirtualMachines() where vm.state == .error && (vm.hostID != nil || vm.migrationHostID != nil) {
+                try await server.vmLocks.withLock(vm.id) {
+                    guard let current = try await server.store.virtualMachine(vm.id), current.state == .error else { return }
+                    let settled = try await VMRecovery(server: server).settle(current)
+                    server.logger.notice("fenced a VM left in Error by a failed fence", metadata: ["vm.id": .string(vm.id.uuid), "vm.state": .string(settled.state.rawValue)])
+                }
+            }
+        } catch {
+            server.logger.warning("a VM in Error could not be fenced yet; trying again later", metadata: ["error": .string("\(error)")])
         }
     }
 }

@@ -27,7 +27,7 @@ struct HostSynchronizer: Sendable {
                     if index >= 8 { await group.next() }
                     group.addTask {
                         quietLogger.warning("the host's agent came back without a VM it ran", metadata: ["vm.id": .string(vm.id.uuid)])
-                        _ = try? await server.vmLocks.withLock(vm.id) { await restartInPlace(vm, on: host) }
+                        await server.vmLocks.withLock(vm.id) { await restartInPlace(vm, on: host) }
                     }
                 }
             }
@@ -45,18 +45,20 @@ struct HostSynchronizer: Sendable {
             return
         }
         let service = VMService(server: server)
-        // Claim it; another flow that moved it meanwhile owns it, and nothing is done here.
-        guard let current = try? await server.store.virtualMachine(vm.id), current.state == .running, current.hostID == host.id,
-            let starting = try? await server.store.updateVirtualMachine(vm.id, from: [.running], to: .starting, host: host.id)
-        else { return }
         do {
-            let spec = try await service.grantAll(try await server.store.volumes(of: vm.id), vm: starting, to: host, reason: .start, jobID: nil)
-            _ = try await server.agents.call(.startVM(spec), on: host.id)
-            try await server.store.updateVirtualMachine(vm.id, from: [.starting], to: .running, host: host.id)
-            server.logger.notice("restarted a VM its agent lost", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(host.id.uuid)])
+            // Claim it; another flow that moved it meanwhile owns it, and nothing is done here.
+            guard let current = try await server.store.virtualMachine(vm.id), current.state == .running, current.hostID == host.id else { return }
+            do {
+                _ = try await service.start(current, on: host, event: .restartRequested, context: nil)
+                server.logger.notice("restarted a VM its agent lost", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(host.id.uuid)])
+            } catch let error as LunarError where error.code != .resourceUnavailable {
+                // Undone and fenced (Stopped): try the other hosts, as HA would.
+                server.logger.warning("could not restart a VM in place; starting it elsewhere", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
+                guard try await server.store.virtualMachine(vm.id)?.state == .stopped else { return }
+                _ = try await service.start(vm.id, on: nil, context: nil)
+            }
         } catch {
-            _ = try? await server.agents.call(.stopVM(vm.id), on: host.id)
-            if let current = try? await server.store.virtualMachine(vm.id) { await HostMonitor.recover(current, lostOn: host, server: server) }
+            server.logger.error("could not restart a VM its agent lost", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
         }
     }
 
@@ -73,7 +75,7 @@ struct HostSynchronizer: Sendable {
         for id in await server.agents.missedTwice(host.id, now: absent) {
             guard let vm = try await server.store.virtualMachine(id), vm.state == .running, vm.hostID == host.id else { continue }
             server.logger.warning("a VM the host should run is gone from it", metadata: ["vm.id": .string(id.uuid), "host.id": .string(host.id.uuid)])
-            _ = try? await server.vmLocks.withLock(id) { await restartInPlace(vm, on: host) }
+            await server.vmLocks.withLock(id) { await restartInPlace(vm, on: host) }
         }
         let stop = Set(reportedVMs).subtracting(expectedVMs.map(\.id))
         let disconnect = Set(connected).subtracting(expectedVolumes)

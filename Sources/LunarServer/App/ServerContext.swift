@@ -7,6 +7,8 @@ public struct ServerContext: Sendable {
     public let store: Store
     public let jobs: JobRunner
     public let time: any TimeSource
+    /// What every wait, retry back-off and timeout sleeps on (a manual clock in simulations).
+    public let clock: any Clock<Duration>
     public let logger: Logger
     public let commands: CommandTable
     public let providers: StorageProviderRegistry

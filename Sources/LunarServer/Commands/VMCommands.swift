@@ -255,7 +255,16 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in try await resumeVM(call, context) { _, vm in vm } }
+        resume: { call, context in
+            try await resumeVM(call, context) { _, vm in
+                // Settled: either the hand-over had happened (Running on the destination) or it
+                // was rolled back (Running on the source). Anything else is a failure to report.
+                guard vm.state == .running else {
+                    throw LunarError(.internalError, "the migration was interrupted by a server restart and VM \(vm.name) could not be kept running: it is \(vm.state.rawValue)")
+                }
+                return vm
+            }
+        }
     )
 
     static let listVirtualMachines = APICommand(
@@ -322,9 +331,15 @@ enum VMCommands {
             if let vm = try await call.server.store.virtualMachine(vmID), let hostID = vm.hostID, let host = try await call.server.store.host(hostID),
                 try await call.server.store.grants(volume: volumeID, host: hostID).isEmpty == false
             {
-                try? await VMRecovery(server: call.server).waitForAgent(hostID)
-                _ = try? await call.server.agents.call(.detachVolume(vm: vmID, volume: volumeID), on: hostID)
-                await VMService(server: call.server).revokeAll([volume], from: host)
+                try await call.server.vmLocks.withLock(vmID) {
+                    let recovery = VMRecovery(server: call.server)
+                    if try await recovery.waitForAgent(hostID) { await recovery.courtesy(.detachVolume(vm: vmID, volume: volumeID), on: hostID) }
+                    do {
+                        try await VMService(server: call.server).fence([volume], from: host)
+                    } catch let failure as FenceError {
+                        throw failure.apiError("the attach was interrupted by a server restart; its grant stays recorded until the storage answers")
+                    }
+                }
             }
             throw LunarError(.internalError, "the attach was interrupted by a server restart and has been undone; attach again")
         }
@@ -357,7 +372,8 @@ enum VMCommands {
             if let volume = try await call.server.store.volume(volumeID), let vmID = volume.virtualMachineID, let vm = try await call.server.store.virtualMachine(vmID),
                 let hostID = vm.hostID
             {
-                try? await VMRecovery(server: call.server).waitForAgent(hostID)
+                // Give the agent its time to come back; without it the fence still detaches.
+                _ = try await VMRecovery(server: call.server).waitForAgent(hostID)
             }
             let detached = try await VMService(server: call.server).detach(volumeID, context: context)
             var names = NameCache(store: call.server.store)

@@ -107,8 +107,7 @@ enum VolumeCommands {
                 do {
                     placed = try await service.place(volume, clusterID: nil, poolID: poolID).0
                 } catch {
-                    try? await store.discardUnplacedVolume(volume.id)
-                    throw error
+                    try await VolumeService.undo(error) { try await store.discardUnplacedVolume(volume.id) }
                 }
             }
             let placedVolume = placed

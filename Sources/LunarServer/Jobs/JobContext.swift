@@ -16,12 +16,21 @@ public struct JobContext: Sendable {
             try await store.journal(jobID, step: name, state: .done)
             return result
         } catch {
-            _ = try? await store.journal(jobID, step: name, state: .failed, detail: String(describing: error).prefix(500).description)
+            do {
+                try await store.journal(jobID, step: name, state: .failed, detail: String(describing: error).prefix(500).description)
+            } catch let journalError {
+                // The step's own error is what the caller must see; the journal keeps "started".
+                logger.error("could not journal a failed step", metadata: ["step": .string(name), "error": .string("\(journalError)")])
+            }
             throw error
         }
     }
 
     public func progress(percent: Int) async {
-        try? await store.setJobProgress(jobID, percent: percent)
+        do {
+            try await store.setJobProgress(jobID, percent: percent)
+        } catch {
+            logger.warning("could not record a job's progress", metadata: ["error": .string("\(error)")])
+        }
     }
 }

@@ -64,36 +64,48 @@ extension Store {
         }
     }
 
-    /// Moves a VM to `state` with its hosts, refusing when it is not in one of `from` (so two jobs
-    /// cannot both act on one VM).
-    @discardableResult
-    public func updateVirtualMachine(
-        _ id: VirtualMachineID, from allowed: Set<VirtualMachine.State>, to state: VirtualMachine.State, host: HostID?, migrationHost: HostID? = nil
-    ) async throws -> VirtualMachine {
+    /// Applies `event` to the VM through `VMStateMachine` in one transaction: an event the VM's
+    /// state does not allow is refused (536), and so is one that would take the VM from a host
+    /// the caller has not fenced off its disks (`fenced`), so no flow can record a VM Stopped or
+    /// moved while another host may still write.
+    public func transitionVirtualMachine(_ id: VirtualMachineID, _ event: VMEvent, fenced: Set<HostID> = []) async throws -> VirtualMachine {
         try await database.write { sql in
             guard let current = try await sql.raw("SELECT * FROM virtual_machines WHERE id = \(bind: id.uuid) AND removed IS NULL").first().map(Self.virtualMachine(from:))
             else { throw LunarError.unknownID("virtual machine", id.uuid) }
-            guard allowed.contains(current.state) else {
-                throw LunarError(.resourceInUse, "VM \(current.name) is \(current.state.rawValue); this needs it \(allowed.map(\.rawValue).sorted().joined(separator: " or "))")
+            let position = VMPosition(state: current.state, host: current.hostID, migrationHost: current.migrationHostID)
+            let transition: VMStateMachine.Transition
+            do {
+                transition = try VMStateMachine.next(position, on: event)
+            } catch let error as LunarError {
+                throw LunarError(error.code, "VM \(current.name): \(error.text)")
             }
-            let lastHost = host ?? current.hostID ?? current.lastHostID
+            let unfenced = transition.releases.subtracting(fenced)
+            guard unfenced.isEmpty else {
+                throw LunarError(.internalError, "VM \(current.name) cannot \(event): \(unfenced.count) host(s) it leaves were not fenced off its disks")
+            }
+            let next = transition.next
+            let lastHost = next.host ?? current.hostID ?? current.lastHostID
             try await sql.raw("""
-                UPDATE virtual_machines SET state = \(bind: state.rawValue), host_id = \(bind: host?.uuid), last_host_id = \(bind: lastHost?.uuid),
-                migration_host_id = \(bind: migrationHost?.uuid) WHERE id = \(bind: id.uuid)
+                UPDATE virtual_machines SET state = \(bind: next.state.rawValue), host_id = \(bind: next.host?.uuid), last_host_id = \(bind: lastHost?.uuid),
+                migration_host_id = \(bind: next.migrationHost?.uuid) WHERE id = \(bind: id.uuid)
                 """).run()
             var updated = current
-            updated.state = state
-            updated.hostID = host
+            updated.state = next.state
+            updated.hostID = next.host
             updated.lastHostID = lastHost
-            updated.migrationHostID = migrationHost
+            updated.migrationHostID = next.migrationHost
             return updated
         }
     }
 
+    /// Destroys a Stopped VM (through `VMStateMachine`: a VM that may still run somewhere is refused).
     public func removeVirtualMachine(_ id: VirtualMachineID) async throws {
         try await database.write { sql in
+            guard let current = try await sql.raw("SELECT * FROM virtual_machines WHERE id = \(bind: id.uuid) AND removed IS NULL").first().map(Self.virtualMachine(from:))
+            else { return }
+            _ = try VMStateMachine.next(VMPosition(state: current.state, host: current.hostID, migrationHost: current.migrationHostID), on: .destroyed)
             try await sql.raw("UPDATE virtual_machines SET state = 'Destroyed', host_id = NULL, migration_host_id = NULL, removed = \(bind: time.nowEpochSeconds()) WHERE id = \(bind: id.uuid)").run()
-            try await sql.raw("UPDATE volumes SET vm_id = NULL, device_id = NULL WHERE vm_id = \(bind: id.uuid) AND type = 'DATADISK'").run()
+            try await sql.raw("UPDATE volumes SET vm_id = NULL, device_id = NULL, attached = NULL WHERE vm_id = \(bind: id.uuid) AND type = 'DATADISK'").run()
         }
     }
 
@@ -107,7 +119,10 @@ extension Store {
     /// Records a volume as the VM's disk at `deviceID` (refused if it is another VM's).
     public func setVolumeAttachment(_ volume: VolumeID, vm: VirtualMachineID?, deviceID: Int?) async throws {
         try await database.write { sql in
-            try await sql.raw("UPDATE volumes SET vm_id = \(bind: vm?.uuid), device_id = \(bind: deviceID) WHERE id = \(bind: volume.uuid)").run()
+            let attached: Int64? = vm == nil ? nil : time.nowEpochSeconds()
+            try await sql.raw(
+                "UPDATE volumes SET vm_id = \(bind: vm?.uuid), device_id = \(bind: deviceID), attached = \(bind: attached) WHERE id = \(bind: volume.uuid)"
+            ).run()
         }
     }
 

@@ -18,6 +18,7 @@ extension Store {
                 ("min_iops", volume.minIOPS), ("max_iops", volume.maxIOPS), ("hsr_percent", volume.hypervisorSnapshotReservePercent),
                 ("state", volume.state.rawValue), ("provisioning_type", volume.provisioningType.rawValue),
                 ("vm_id", volume.virtualMachineID?.uuid), ("device_id", volume.deviceID), ("created", volume.createdEpochSeconds),
+                ("attached", volume.virtualMachineID == nil ? nil : volume.attachedEpochSeconds ?? volume.createdEpochSeconds),
             ] + Self.rateColumns(volume.rateLimits))
     }
 
@@ -78,7 +79,8 @@ extension Store {
             guard var volume = try await loadVolume(sql, id) else { throw LunarError.unknownID("volume", id.uuid) }
             let next = try VolumeStateMachine.next(volume.state, on: .createRequested)
             let request = PlacementRequest(
-                zoneID: volume.zoneID, clusterID: clusterID, requiredTags: requiredTags, bytes: volume.reservedBytes, minIOPS: volume.reservedIOPS
+                zoneID: volume.zoneID, clusterID: clusterID, requiredTags: requiredTags, bytes: volume.reservedBytes, minIOPS: volume.reservedIOPS,
+                overprovisioningPermille: try await overprovisioningPermille(sql)
             )
             var pool: StoragePool
             if let chosenPoolID {
@@ -189,7 +191,8 @@ extension Store {
             without.allocatedBytes -= before.reservedBytes
             without.allocatedIOPS -= before.reservedIOPS
             let check = PlacementRequest(
-                zoneID: before.zoneID, clusterID: nil, requiredTags: request.requiredTags, bytes: after.reservedBytes, minIOPS: after.reservedIOPS
+                zoneID: before.zoneID, clusterID: nil, requiredTags: request.requiredTags, bytes: after.reservedBytes, minIOPS: after.reservedIOPS,
+                overprovisioningPermille: try await overprovisioningPermille(sql)
             )
             let growing = after.reservedBytes > before.reservedBytes || after.reservedIOPS > before.reservedIOPS
             if growing || !request.requiredTags.allSatisfy(pool.tags.contains), let reason = PoolAllocator.rejection(of: without, for: check) {
@@ -287,6 +290,12 @@ extension Store {
         }
     }
 
+    /// `Destroy` → `Ready` when the provider could not delete the storage and left it intact: the
+    /// delete is undone, so the caller's error is all that happened.
+    public func abandonDeleting(_ id: VolumeID) async throws -> Volume {
+        try await transition(id, on: .destroyAbandoned) { _, _ in [] }
+    }
+
     // MARK: Helpers
 
     /// Applies a state machine event to a volume in one transaction. `change` may touch other
@@ -313,7 +322,7 @@ extension Store {
     func bestPool(_ sql: any SQLDatabase, for request: PlacementRequest) async throws -> StoragePool? {
         var query: SQLQueryString = """
             SELECT * FROM storage_pools WHERE zone_id = \(bind: request.zoneID.uuid) AND state = 'Up'
-                AND allocated_bytes <= capacity_bytes - \(bind: request.bytes)
+                AND allocated_bytes <= (capacity_bytes / 1000 * \(bind: request.overprovisioningPermille) + capacity_bytes % 1000 * \(bind: request.overprovisioningPermille) / 1000) - \(bind: request.bytes)
                 AND (capacity_iops IS NULL OR allocated_iops <= capacity_iops - \(bind: request.minIOPS))
             """
         if let clusterID = request.clusterID {
@@ -330,10 +339,21 @@ extension Store {
         query.appendLiteral(
             """
              ORDER BY CASE WHEN capacity_iops IS NULL THEN 9223372036854775807 ELSE capacity_iops - allocated_iops END DESC,
-                capacity_bytes - allocated_bytes DESC, name ASC LIMIT 1
+                (capacity_bytes / 1000 * 
             """
         )
+        query.appendInterpolation(bind: request.overprovisioningPermille)
+        query.appendLiteral(" + capacity_bytes % 1000 * ")
+        query.appendInterpolation(bind: request.overprovisioningPermille)
+        query.appendLiteral(" / 1000) - allocated_bytes DESC, name ASC LIMIT 1")
         return try await sql.raw(query).first().map(Self.storagePool(from:))
+    }
+
+    /// `storage.overprovisioning.factor` in thousandths, read in the placing transaction.
+    func overprovisioningPermille(_ sql: any SQLDatabase) async throws -> Int64 {
+        let setting = GlobalSetting.overprovisioningFactor
+        let value = try await sql.raw("SELECT value FROM settings WHERE name = \(bind: setting.name)").first()?.decode(column: "value", as: String.self)
+        return GlobalSetting.permille(value ?? setting.defaultValue)
     }
 
     func adjustPool(_ sql: any SQLDatabase, _ poolID: StoragePoolID, bytes: Int64, iops: Int64) async throws {
@@ -364,7 +384,8 @@ extension Store {
             rateLimits: try rateLimits(from: row),
             virtualMachineID: try row.decode(column: "vm_id", as: String?.self).map(VirtualMachineID.init(trusted:)),
             deviceID: try row.decode(column: "device_id", as: Int?.self),
-            createdEpochSeconds: try row.decode(column: "created", as: Int64.self)
+            createdEpochSeconds: try row.decode(column: "created", as: Int64.self),
+            attachedEpochSeconds: try row.decode(column: "attached", as: Int64?.self)
         )
     }
 }

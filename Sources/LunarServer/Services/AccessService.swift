@@ -27,7 +27,15 @@ struct AccessService: Sendable {
         do {
             return try await provider.grantAccess(to: volume.descriptor, for: host.descriptor, in: pool.descriptor(details: details))
         } catch {
-            try? await store.removeGrant(volume: volume.id, host: host.id)
+            // A lost answer may hide a grant made: the storage takes it back (a no-op when it was
+            // not made) before the record goes. If the storage cannot be reached for that, the
+            // record stays, so access stays within the records and the reconciler finishes it.
+            do {
+                try await provider.revokeAccess(to: volume.descriptor, for: host.descriptor, in: pool.descriptor(details: details))
+                try await store.removeGrant(volume: volume.id, host: host.id)
+            } catch let undo {
+                server.logger.error("a failed grant could not be undone; its record stays", metadata: ["volume.id": .string(volume.id.uuid), "host.id": .string(host.id.uuid), "error": .string("\(undo)")])
+            }
             throw error
         }
     }

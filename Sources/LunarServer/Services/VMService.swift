@@ -18,74 +18,82 @@ struct VMService: Sendable {
 
     // MARK: Start and stop
 
-    /// Starts a Stopped VM on `requestedHost` (or the best Up host of its zone).
+    /// Starts a Stopped VM on `requestedHost` (or the best Up host of its zone): every disk
+    /// placed and granted, then the agent connects them all and starts it. Any failure is undone
+    /// (the host stopped and fenced) before the error is returned.
     func start(_ id: VirtualMachineID, on requestedHost: HostID?, context: JobContext?) async throws -> VirtualMachine {
         guard let vm = try await store.virtualMachine(id) else { throw LunarError.unknownID("virtual machine", id.uuid) }
         if vm.state == .running { return vm }
         let host = try await chooseHost(for: vm, requested: requestedHost)
-        _ = try await store.updateVirtualMachine(id, from: [.stopped, .error], to: .starting, host: host.id)
+        return try await start(vm, on: host, event: .startRequested(host: host.id), context: context)
+    }
+
+    /// The start flow from `event` (a start, or HA's restart in place).
+    func start(_ vm: VirtualMachine, on host: LunarModel.Host, event: VMEvent, context: JobContext?) async throws -> VirtualMachine {
+        let id = vm.id
+        _ = try await store.transitionVirtualMachine(id, event)
+        var flow = FlowSteps(context: context, logger: server.logger)
         do {
             let volumes = try await placeAll(try await store.volumes(of: id), cluster: host.clusterID, context: context)
-            let spec = try await step(context, "grant \(host.name)") {
+            let spec = try await flow.step("grant \(host.name)", undo: fenceStep(volumes, host), uncertain: true) {
                 try await grantAll(volumes, vm: vm, to: host, reason: .start, jobID: context?.jobID)
             }
-            do {
-                _ = try await step(context, "StartVM on \(host.name)") { try await agents.call(.startVM(spec), on: host.id) }
-            } catch {
-                // The agent disconnects what it connected; a lost answer may hide a start, so stop it.
-                _ = try? await agents.call(.stopVM(id), on: host.id)
-                await revokeAll(volumes, from: host)
-                throw error
+            // A lost answer may hide a start: the undo stops it whatever the answer was.
+            _ = try await flow.step("StartVM on \(host.name)", undo: agentStep("StopVM on \(host.name)", .stopVM(id), host), uncertain: true) {
+                try await agents.call(.startVM(spec), on: host.id)
             }
-            do {
-                return try await store.updateVirtualMachine(id, from: [.starting], to: .running, host: host.id)
-            } catch {
-                _ = try? await agents.call(.stopVM(id), on: host.id)
-                await revokeAll(volumes, from: host)
-                throw error
-            }
+            return try await store.transitionVirtualMachine(id, .started)
         } catch {
-            _ = try? await store.updateVirtualMachine(id, from: [.starting], to: .stopped, host: nil)
-            throw Self.apiError(error)
+            try await undo(&flow, vm: id, failure: error, event: .startRolledBack, fenced: [host.id])
         }
     }
 
-    /// Stops a VM: the agent disconnects its disks, then the server revokes. `forced` goes on
-    /// when the agent cannot be reached (its host is then fenced by the revokes).
+    /// Stops a VM: the agent disconnects its disks, then the server fences the host. `forced` goes
+    /// on when the agent cannot be reached (the fence is what stops the host writing). A VM in
+    /// Error is stopped by fencing every host it may still hold.
     func stop(_ id: VirtualMachineID, forced: Bool, context: JobContext?) async throws -> VirtualMachine {
         guard let vm = try await store.virtualMachine(id) else { throw LunarError.unknownID("virtual machine", id.uuid) }
         if vm.state == .stopped { return vm }
-        guard let hostID = vm.hostID, let host = try await store.host(hostID) else {
-            return try await store.updateVirtualMachine(id, from: [.running, .error, .stopping, .starting], to: .stopped, host: nil)
+        let stopping = try await store.transitionVirtualMachine(id, .stopRequested)
+        var hosts: [LunarModel.Host] = []
+        for hostID in VMPosition(state: stopping.state, host: stopping.hostID, migrationHost: stopping.migrationHostID).hosts.sorted() {
+            if let host = try await store.host(hostID) { hosts.append(host) }
         }
-        _ = try await store.updateVirtualMachine(id, from: [.running, .error, .stopping], to: .stopping, host: hostID)
-        do {
-            _ = try await step(context, "StopVM on \(host.name)") { try await agents.call(.stopVM(id), on: hostID) }
-        } catch let error as AgentCallError where forced || !error.isRefusal && host.state != .up {
-            // The revokes below fence the host, so whatever it still runs can no longer write.
-            server.logger.warning("stopping a VM whose host did not answer", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
-        } catch {
-            let unknownOutcome = (error as? AgentCallError).map { !$0.isRefusal } ?? false
-            if unknownOutcome, await !stillRuns(id, on: hostID) {
-                // The answer was lost, not the stop: the host no longer runs the VM.
-                server.logger.notice("a lost StopVM answer: the host no longer runs the VM", metadata: ["vm.id": .string(id.uuid)])
-            } else {
-                _ = try? await store.updateVirtualMachine(id, from: [.stopping], to: .running, host: hostID)
-                throw Self.apiError(error)
+        if let hostID = stopping.hostID, let host = hosts.first(where: { $0.id == hostID }) {
+            do {
+                _ = try await step(context, "StopVM on \(host.name)") { try await agents.call(.stopVM(id), on: hostID) }
+            } catch let error as AgentCallError where forced || !error.isRefusal && host.state != .up {
+                // The fence below stops whatever the host still runs from writing.
+                server.logger.warning("stopping a VM whose host did not answer", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
+            } catch {
+                let unknownOutcome = (error as? AgentCallError).map { !$0.isRefusal } ?? false
+                if unknownOutcome, try await stillRuns(id, on: hostID) == false {
+                    // The answer was lost, not the stop: the host no longer runs the VM.
+                    server.logger.notice("a lost StopVM answer: the host no longer runs the VM", metadata: ["vm.id": .string(id.uuid)])
+                } else {
+                    _ = try await store.transitionVirtualMachine(id, vm.state == .error ? .fenceFailed : .stopRefused)
+                    throw Self.apiError(error)
+                }
             }
         }
-        let fenced = try await step(context, "revoke \(host.name)") { await revokeAll(try await store.volumes(of: id), from: host) }
-        guard fenced else {
-            // Whatever the host still runs keeps its access: the VM stays Stopping, to be stopped again.
-            throw LunarError(.internalError, "the storage did not take host \(host.name)'s access away; stop the VM again")
+        let volumes = try await store.volumes(of: id)
+        do {
+            for host in hosts { try await step(context, "fence \(host.name)") { try await fence(volumes, from: host) } }
+        } catch let failure as FenceError {
+            // Whatever the host still runs keeps its access: the VM says so (Error) until fenced.
+            _ = try await store.transitionVirtualMachine(id, .fenceFailed)
+            throw failure.apiError("the VM is in Error until its host is fenced; stop it again")
         }
-        return try await store.updateVirtualMachine(id, from: [.stopping], to: .stopped, host: nil)
+        return try await store.transitionVirtualMachine(id, .stopped, fenced: Set(hosts.map(\.id)))
     }
 
-    /// Whether the host's agent reports the VM as running; true when it cannot tell (no answer).
-    func stillRuns(_ id: VirtualMachineID, on host: HostID) async -> Bool {
-        guard let reports = try? await agents.call(.checkVMs, on: host) else { return true }
-        return reports.vms.contains { $0.id == id }
+    /// Whether the host's agent reports the VM running: nil when the agent does not answer.
+    func stillRuns(_ id: VirtualMachineID, on host: HostID) async throws -> Bool? {
+        do {
+            return try await agents.call(.checkVMs, on: host).vms.contains { $0.id == id }
+        } catch let error as AgentCallError where !error.isRefusal {
+            return nil
+        }
     }
 
     // MARK: Attach and detach
@@ -108,14 +116,24 @@ struct VMService: Sendable {
             volume = try await placeAll([volume], cluster: host.clusterID, context: context)[0]
             volume.virtualMachineID = vmID
             volume.deviceID = deviceID
-            let spec = try await step(context, "grant \(host.name)") { try await grantAll([volume], vm: vm, to: host, reason: .attach, jobID: context?.jobID) }
+            var flow = FlowSteps(context: context, logger: server.logger)
             do {
-                _ = try await step(context, "AttachVolume on \(host.name)") {
+                let spec = try await flow.step("grant \(host.name)", undo: fenceStep([volume], host), uncertain: true) {
+                    try await grantAll([volume], vm: vm, to: host, reason: .attach, jobID: context?.jobID)
+                }
+                _ = try await flow.step(
+                    "AttachVolume on \(host.name)", undo: agentStep("DetachVolume on \(host.name)", .detachVolume(vm: vmID, volume: volumeID), host), uncertain: true
+                ) {
                     try await agents.call(.attachVolume(vm: vmID, disk: spec.disks[0]), on: hostID)
                 }
             } catch {
-                _ = try? await agents.call(.detachVolume(vm: vmID, volume: volumeID), on: hostID)
-                await revokeAll([volume], from: host)
+                do {
+                    try await flow.rollback()
+                } catch let failure as FenceError {
+                    // The volume is not attached, but the host may reach it: its grant record stays
+                    // and the reconciler (or the next attach) finishes the fence.
+                    throw failure.apiError("the attach failed (\(Self.apiError(error))) and its grant stays recorded until the storage answers")
+                }
                 throw Self.apiError(error)
             }
         }
@@ -134,13 +152,16 @@ struct VMService: Sendable {
                 _ = try await step(context, "DetachVolume on \(host.name)") { try await agents.call(.detachVolume(vm: vmID, volume: volumeID), on: hostID) }
             } catch let error as AgentCallError where error.isRefusal {
                 throw Self.apiError(error)
-            } catch {
-                // Unreachable agent: the revoke fences it off the volume all the same.
+            } catch let error as AgentCallError {
+                // Unreachable agent: the fence takes the volume from it all the same.
                 server.logger.warning("detaching from a host that did not answer", metadata: ["volume.id": .string(volumeID.uuid), "error": .string("\(error)")])
             }
-            let fenced = try await step(context, "revoke \(host.name)") { await revokeAll([volume], from: host) }
-            // Until the host is off the volume it stays attached, so nothing else can take it.
-            guard fenced else { throw LunarError(.internalError, "the storage did not take host \(host.name)'s access away; detach again") }
+            do {
+                try await step(context, "fence \(host.name)") { try await fence([volume], from: host) }
+            } catch let failure as FenceError {
+                // Until the host is off the volume it stays attached, so nothing else can take it.
+                throw failure.apiError("the volume stays attached; detach it again")
+            }
         }
         try await store.setVolumeAttachment(volumeID, vm: nil, deviceID: nil)
         return try await store.volume(volumeID) ?? volume
@@ -149,8 +170,8 @@ struct VMService: Sendable {
     // MARK: Live migration
 
     /// Moves a running VM to `destinationID`: grant the destination, prepare it, hand the VM over,
-    /// disconnect and revoke the source. Any failure before the hand-over completes returns the VM
-    /// to its source.
+    /// disconnect and fence the source. Any failure before the hand-over completes returns the VM
+    /// to its source, after the destination is fenced.
     func migrate(_ id: VirtualMachineID, to destinationID: HostID, context: JobContext?) async throws -> VirtualMachine {
         guard let vm = try await store.virtualMachine(id) else { throw LunarError.unknownID("virtual machine", id.uuid) }
         guard vm.state == .running, let sourceID = vm.hostID, let source = try await store.host(sourceID) else {
@@ -162,45 +183,92 @@ struct VMService: Sendable {
             throw LunarError.refused("host \(destination.name) is \(destination.state.rawValue)/\(destination.resourceState.rawValue); it cannot take VMs")
         }
         guard destination.zoneID == vm.zoneID else { throw LunarError.refused("host \(destination.name) is in another zone") }
-        _ = try await store.updateVirtualMachine(id, from: [.running], to: .migrating, host: sourceID, migrationHost: destinationID)
+        _ = try await store.transitionVirtualMachine(id, .migrationRequested(destination: destinationID))
         let volumes = try await store.volumes(of: id)
-        var handedOver: VMState?
+        let target = MigrationDestination(hostID: destinationID, hostName: destination.name)
+        var flow = FlowSteps(context: context, logger: server.logger)
         do {
-            let spec = try await step(context, "grant \(destination.name)") {
+            let spec = try await flow.step("grant \(destination.name)", undo: fenceStep(volumes, destination), uncertain: true) {
                 try await grantAll(volumes, vm: vm, to: destination, reason: .migration, jobID: context?.jobID)
             }
-            _ = try await step(context, "PrepareForMigration on \(destination.name)") { try await agents.call(.prepareForMigration(spec), on: destinationID) }
-            let moved = try await step(context, "MigrateVM on \(source.name)") {
-                try await agents.call(.migrateVM(vm: id, destination: MigrationDestination(hostID: destinationID, hostName: destination.name)), on: sourceID)
+            _ = try await flow.step(
+                "PrepareForMigration on \(destination.name)", undo: agentStep("CancelMigration on \(destination.name)", .cancelMigration(id), destination), uncertain: true
+            ) {
+                try await agents.call(.prepareForMigration(spec), on: destinationID)
+            }
+            // Undoing the hand-over: the destination is stopped and fenced before the source
+            // resumes, so the two never write at once.
+            let resumeSource: @Sendable () async throws -> Void = { [self] in
+                do {
+                    _ = try await agents.call(.cancelMigration(id), on: destinationID)
+                } catch {
+                    server.logger.warning("the destination did not cancel the migration; fencing it", metadata: ["error": .string("\(error)")])
+                }
+                try await fence(volumes, from: destination)
+                let paused = try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
+                guard let state = paused.migrationState else { throw LunarError(.internalError, "the source holds no state of the VM") }
+                _ = try await agents.call(.resumeMigratedVM(vm: id, state: state), on: sourceID)
+            }
+            let moved = try await flow.step("MigrateVM on \(source.name)", undo: ("resume on \(source.name)", true, resumeSource), uncertain: true) {
+                try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
             }
             guard let state = moved.migrationState else { throw LunarError(.internalError, "the source handed over no VM state") }
-            handedOver = state
-            _ = try await step(context, "resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
+            _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
         } catch {
-            _ = try? await agents.call(.cancelMigration(id), on: destinationID)
-            guard await revokeAll(volumes, from: destination) else {
-                // The destination may still reach the disks: resuming the source could make two writers.
-                _ = try? await store.updateVirtualMachine(id, from: [.migrating], to: .error, host: sourceID)
-                throw LunarError(.internalError, "the migration failed and the storage did not take the destination's access away; the VM is in Error (stop it with forced=true)")
-            }
-            // A lost MigrateVM answer may hide a paused source: asking again is harmless (the
-            // source answers with its state, paused or running) and resuming it is too.
-            if handedOver == nil {
-                handedOver = try? await agents.call(.migrateVM(vm: id, destination: MigrationDestination(hostID: destinationID, hostName: destination.name)), on: sourceID).migrationState
-            }
-            if let handedOver { _ = try? await agents.call(.resumeMigratedVM(vm: id, state: handedOver), on: sourceID) }
-            _ = try? await store.updateVirtualMachine(id, from: [.migrating], to: .running, host: sourceID)
-            throw Self.apiError(error)
+            try await undo(&flow, vm: id, failure: error, event: .migrationRolledBack, fenced: [destinationID])
         }
-        // Cut over: the VM runs on the destination; the source only holds stopped disks now.
-        let moved = try await store.updateVirtualMachine(id, from: [.migrating], to: .running, host: destinationID)
+        // Cut over: the VM runs on the destination; the source disconnects and is fenced before
+        // the database says so.
         do {
             _ = try await step(context, "disconnect \(source.name)") { try await agents.call(.stopVM(id), on: sourceID) }
         } catch {
             server.logger.warning("the migration source did not disconnect; fencing it off the disks", metadata: ["error": .string("\(error)")])
         }
-        try await step(context, "revoke \(source.name)") { await revokeAll(volumes, from: source) }
-        return moved
+        do {
+            try await step(context, "fence \(source.name)") { try await fence(volumes, from: source) }
+        } catch let failure as FenceError {
+            _ = try await store.transitionVirtualMachine(id, .fenceFailed)
+            throw failure.apiError("the VM runs on \(destination.name) but is in Error until \(source.name) is fenced")
+        }
+        return try await store.transitionVirtualMachine(id, .migrationCompleted, fenced: [sourceID])
+    }
+
+    /// Undoes a failed flow on `vm` and records how it ended: `event` once every undo took, Error
+    /// when a fence did not (the hosts it holds stay recorded, to be fenced again). Always throws.
+    func undo(_ flow: inout FlowSteps, vm id: VirtualMachineID, failure: any Error, event: VMEvent, fenced: Set<HostID>) async throws -> Never {
+        do {
+            try await flow.rollback()
+        } catch let fence as FenceError {
+            _ = try await store.transitionVirtualMachine(id, .fenceFailed)
+            throw fence.apiError("after \(Self.apiError(failure)); the VM is in Error until the host is fenced (stop it with forced=true)")
+        } catch {
+            // The source no longer holds the VM (a rollback of a migration found nothing to resume):
+            // every host is fenced and the VM is Stopped, not shown running anywhere.
+            server.logger.error("a flow could not be undone; fencing every host of the VM", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
+            try await lose(id)
+            throw LunarError(.internalError, "\(Self.apiError(failure)); undoing it failed (\(error)), so the VM was stopped and fenced")
+        }
+        _ = try await store.transitionVirtualMachine(id, event, fenced: fenced)
+        throw Self.apiError(failure)
+    }
+
+    /// Fences every host the VM may be on and records it Stopped (lost). A fence that fails puts
+    /// it in Error instead.
+    func lose(_ id: VirtualMachineID) async throws {
+        guard let vm = try await store.virtualMachine(id) else { return }
+        let volumes = try await store.volumes(of: id)
+        var fenced: Set<HostID> = []
+        do {
+            for hostID in VMPosition(state: vm.state, host: vm.hostID, migrationHost: vm.migrationHostID).hosts {
+                guard let host = try await store.host(hostID) else { continue }
+                try await fence(volumes, from: host)
+                fenced.insert(hostID)
+            }
+        } catch let failure as FenceError {
+            _ = try await store.transitionVirtualMachine(id, .fenceFailed)
+            throw failure.apiError("the VM is in Error until its hosts are fenced")
+        }
+        _ = try await store.transitionVirtualMachine(id, .lost, fenced: fenced)
     }
 
     // MARK: Helpers
@@ -247,7 +315,8 @@ struct VMService: Sendable {
         return placed
     }
 
-    /// Grants `host` every volume and returns the spec its agent needs. Undoes its own grants on failure.
+    /// Grants `host` every volume and returns the spec its agent needs. Undoes the grants it made
+    /// on failure (a fence that fails then is thrown instead of the grant's error).
     func grantAll(_ volumes: [Volume], vm: VirtualMachine, to host: LunarModel.Host, reason: VolumeGrant.Reason, jobID: JobID?) async throws -> VMSpec {
         var disks: [DiskSpec] = []
         var granted: [Volume] = []
@@ -255,13 +324,14 @@ struct VMService: Sendable {
         do {
             offering = try await store.serviceOffering(vm.serviceOfferingID)
             for volume in volumes {
-                let connection = try await access.grant(volume, to: host, reason: reason, jobID: jobID?.uuid)
+                // Counted before the call: a lost answer may hide a grant made.
                 granted.append(volume)
+                let connection = try await access.grant(volume, to: host, reason: reason, jobID: jobID?.uuid)
                 let (pool, _, _) = try await access.poolOf(volume)
                 disks.append(DiskSpec(volumeID: volume.id, deviceID: volume.deviceID ?? 0, poolType: pool.provider, sizeBytes: volume.sizeBytes, connection: connection.wire))
             }
         } catch {
-            await revokeAll(granted, from: host)
+            try await fence(granted, from: host)
             throw error
         }
         return VMSpec(
@@ -270,11 +340,12 @@ struct VMService: Sendable {
         )
     }
 
-    /// Revokes `host` from every volume that has storage, each tried three times.
-    /// - Returns: whether every revoke took; callers that rely on the fence must check it.
-    @discardableResult
-    func revokeAll(_ volumes: [Volume], from host: LunarModel.Host) async -> Bool {
-        var all = true
+    /// Takes `host`'s access to every volume that has storage away; each revoke is tried three
+    /// times. Returns only when the host can no longer reach any of them.
+    /// - Throws: `FenceError` naming the volumes still reachable.
+    func fence(_ volumes: [Volume], from host: LunarModel.Host) async throws {
+        var failed: [String] = []
+        var lastError = ""
         for volume in volumes where volume.path != nil {
             var revoked = false
             for attempt in 1...3 where !revoked {
@@ -282,13 +353,24 @@ struct VMService: Sendable {
                     try await access.revoke(volume, from: host)
                     revoked = true
                 } catch {
+                    lastError = "\(error)"
                     server.logger.error("could not revoke a host's access", metadata: ["volume.id": .string(volume.id.uuid), "host.id": .string(host.id.uuid), "attempt": .stringConvertible(attempt), "error": .string("\(error)")])
-                    if attempt < 3 { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
+                    if attempt < 3 { try await server.clock.sleep(for: .milliseconds(200 * attempt)) }
                 }
             }
-            all = all && revoked
+            if !revoked { failed.append(volume.name) }
         }
-        return all
+        guard failed.isEmpty else { throw FenceError(host: host.name, volumes: failed, reason: lastError) }
+    }
+
+    /// The undo of a grant: a fence, critical.
+    func fenceStep(_ volumes: [Volume], _ host: LunarModel.Host) -> (name: String, critical: Bool, body: @Sendable () async throws -> Void) {
+        ("fence \(host.name)", true, { [self] in try await fence(volumes, from: host) })
+    }
+
+    /// The undo of an agent call: a courtesy (the fence after it protects the disks).
+    func agentStep(_ name: String, _ command: AgentCommand, _ host: LunarModel.Host) -> (name: String, critical: Bool, body: @Sendable () async throws -> Void) {
+        (name, false, { [self] in _ = try await agents.call(command, on: host.id) })
     }
 
     func step<T: Sendable>(_ context: JobContext?, _ name: String, _ body: () async throws -> T) async throws -> T {

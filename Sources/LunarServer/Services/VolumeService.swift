@@ -29,8 +29,7 @@ struct VolumeService: Sendable {
             if let context { path = try await context.step("create on \(pool.name)", detail: volume.id.uuid, create) } else { path = try await create() }
             return try await store.finishCreating(volume.id, path: path)
         } catch {
-            _ = try? await store.abandonCreating(volume.id)
-            throw error
+            try await Self.undo(error) { _ = try await store.abandonCreating(volume.id) }
         }
     }
 
@@ -49,8 +48,7 @@ struct VolumeService: Sendable {
             if let context { try await context.step("resize on \(pool.name)", detail: volume.id.uuid, resize) } else { try await resize() }
             return try await store.finishResizing(volume.id)
         } catch {
-            _ = try? await store.abandonResizing(volume.id)
-            throw error
+            try await Self.undo(error) { _ = try await store.abandonResizing(volume.id) }
         }
     }
 
@@ -62,8 +60,31 @@ struct VolumeService: Sendable {
         guard let (pool, details) = try await store.poolDescriptor(poolID) else {
             throw LunarError(.internalError, "volume \(id.uuid) is on a pool that no longer exists")
         }
-        let provider = try server.providers.require(pool.provider)
-        try await provider.deleteVolume(volume.descriptor, in: pool.descriptor(details: details))
+        do {
+            let provider = try server.providers.require(pool.provider)
+            try await provider.deleteVolume(volume.descriptor, in: pool.descriptor(details: details))
+        } catch {
+            // Nothing was deleted (an unreachable SAN, a refusal): undo the intent, so the volume
+            // is listed as before and can be deleted later. If even that write fails, the volume
+            // stays Destroy (still deletable) and both errors are said.
+            do {
+                _ = try await store.abandonDeleting(id)
+            } catch let rollback {
+                throw LunarError(.internalError, "\(error); the volume stays Destroy (\(rollback)); delete it again")
+            }
+            throw error
+        }
         try await store.finishDeleting(id)
+    }
+
+    /// Runs the undo of a failed step and rethrows the step's error; when the undo fails too,
+    /// both are said (the volume then stays in its transitional state, which a retry resolves).
+    static func undo(_ error: any Error, _ body: () async throws -> Void) async throws -> Never {
+        do {
+            try await body()
+        } catch let undoError {
+            throw LunarError(.internalError, "\(error); undoing it failed too: \(undoError)")
+        }
+        throw error
     }
 }

@@ -46,6 +46,8 @@ struct SimulatedStorageProvider: StorageProvider {
     let san: SimulatedSAN
     let name = "sim"
     let isManaged = true
+    /// It stands in for the Lunar SAN.
+    let qosEnforcement = QoSEnforcement.storage
 
     static func path(_ volume: VolumeDescriptor) -> String { "/iqn.2026-11.sim:\(volume.id.uuid)/0" }
 

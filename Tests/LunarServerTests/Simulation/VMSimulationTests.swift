@@ -58,7 +58,11 @@ final class SimulationWorld: @unchecked Sendable {
     var log: [String] = []
     let logger = Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    init(server: TestServer, san: SimulatedSAN, seed: UInt64) async throws {
+    /// Share of agent commands hit by a fault.
+    let faultRate: Double
+
+    init(server: TestServer, san: SimulatedSAN, seed: UInt64, faultRate: Double = 0.08) async throws {
+        self.faultRate = faultRate
         self.server = server
         self.san = san
         self.seed = seed
@@ -86,7 +90,7 @@ final class SimulationWorld: @unchecked Sendable {
         configuration.initialBackoff = .milliseconds(20)
         let agent = LunarAgentService(
             configuration: configuration, logger: logger, adaptors: [SimulatedDiskAdaptor(san: san, initiator: initiator)],
-            faults: SeededFaults(seed: seed &* 31 &+ UInt64(name.utf8.last ?? 0), rate: 0.08)
+            faults: SeededFaults(seed: seed &* 31 &+ UInt64(name.utf8.last ?? 0), rate: faultRate)
         )
         agents[name] = Task { try await agent.run() }
     }

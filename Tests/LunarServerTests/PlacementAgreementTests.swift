@@ -34,7 +34,7 @@ struct PlacementAgreementTests {
             }
             let tagSets: [[String]] = [[], ["ssd"], ["ssd", "fast"], ["a_b"], ["axb"]]
             for index in 0..<Int.random(in: 1...40, using: &random) {
-                let capacity = Int64.random(in: 1...10, using: &random) * 1000
+                let capacity = Int64.random(in: 1...10, using: &random) * 1000 + Int64.random(in: 0...999, using: &random)
                 let capacityIOPS: Int64? = Bool.random(using: &random) ? Int64.random(in: 1...10, using: &random) * 1000 : nil
                 let cluster = [nil, clusters[0], clusters[1]][Int.random(in: 0...2, using: &random)]
                 try await store.createStoragePool(
@@ -59,7 +59,8 @@ struct PlacementAgreementTests {
                 let request = PlacementRequest(
                     zoneID: zone.id, clusterID: [nil, clusters[0], clusters[1]][Int.random(in: 0...2, using: &random)],
                     requiredTags: tagSets[Int.random(in: 0..<tagSets.count, using: &random)], bytes: Int64.random(in: 0...3000, using: &random),
-                    minIOPS: Int64.random(in: 0...3000, using: &random)
+                    minIOPS: Int64.random(in: 0...3000, using: &random),
+                    overprovisioningPermille: [1000, 2000, 1500, 100, 3333][Int.random(in: 0...4, using: &random)]
                 )
                 let (fast, all) = try await database.read { sql in
                     (try await store.bestPool(sql, for: request), try await store.placementCandidates(sql, zoneID: zone.id))

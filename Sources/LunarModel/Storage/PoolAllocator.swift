@@ -9,13 +9,24 @@ public struct PlacementRequest: Sendable, Hashable {
     public var bytes: Int64
     /// The volume's minimum IOPS (0 when it has none).
     public var minIOPS: Int64
+    /// `storage.overprovisioning.factor` in thousandths: bytes count against capacity × factor.
+    public var overprovisioningPermille: Int64
 
-    public init(zoneID: ZoneID, clusterID: ClusterID?, requiredTags: [String], bytes: Int64, minIOPS: Int64) {
+    public init(zoneID: ZoneID, clusterID: ClusterID?, requiredTags: [String], bytes: Int64, minIOPS: Int64, overprovisioningPermille: Int64 = 1000) {
         self.zoneID = zoneID
         self.clusterID = clusterID
         self.requiredTags = requiredTags
         self.bytes = bytes
         self.minIOPS = minIOPS
+        self.overprovisioningPermille = overprovisioningPermille
+    }
+
+    /// The bytes `pool` may promise: its capacity × the factor, computed in integers the way the
+    /// database's fast path does (thousands and remainder apart, so it does not overflow).
+    public func effectiveCapacityBytes(_ pool: StoragePool) -> Int64 {
+        let capacity = pool.capacityBytes
+        let (high, overflow) = (capacity / 1000).multipliedReportingOverflow(by: overprovisioningPermille)
+        return overflow ? Int64.max / 2 : high + capacity % 1000 * overprovisioningPermille / 1000
     }
 }
 
@@ -46,7 +57,7 @@ public enum PoolAllocator {
                 reasons.append("pool \(pool.name): \(reason)")
                 continue
             }
-            if let current = best, !isBetter(pool, than: current) { continue }
+            if let current = best, !isBetter(pool, than: current, request) { continue }
             best = pool
         }
         if let best { return .success(best) }
@@ -66,8 +77,10 @@ public enum PoolAllocator {
         }
         let missing = request.requiredTags.filter { !pool.tags.contains($0) }
         if !missing.isEmpty { return "lacks tags \(missing.joined(separator: ","))" }
-        if pool.allocatedBytes > pool.capacityBytes - request.bytes {
-            return "\(pool.allocatedBytes) of \(pool.capacityBytes) bytes allocated, needs \(request.bytes)"
+        let capacity = request.effectiveCapacityBytes(pool)
+        if pool.allocatedBytes > capacity - request.bytes {
+            let factor = request.overprovisioningPermille == 1000 ? "" : " (\(pool.capacityBytes) × overprovisioning factor \(Double(request.overprovisioningPermille) / 1000))"
+            return "\(pool.allocatedBytes) of \(capacity)\(factor) bytes allocated, needs \(request.bytes)"
         }
         if let capacity = pool.capacityIOPS, pool.allocatedIOPS > capacity - request.minIOPS {
             return "\(pool.allocatedIOPS) of \(capacity) IOPS reserved, needs \(request.minIOPS)"
@@ -79,10 +92,11 @@ public enum PoolAllocator {
         pool.capacityIOPS.map { $0 - pool.allocatedIOPS } ?? Int64.max
     }
 
-    static func isBetter(_ candidate: StoragePool, than current: StoragePool) -> Bool {
+    static func isBetter(_ candidate: StoragePool, than current: StoragePool, _ request: PlacementRequest) -> Bool {
         let (candidateIOPS, currentIOPS) = (freeIOPS(candidate), freeIOPS(current))
         if candidateIOPS != currentIOPS { return candidateIOPS > currentIOPS }
-        let (candidateBytes, currentBytes) = (candidate.capacityBytes - candidate.allocatedBytes, current.capacityBytes - current.allocatedBytes)
+        let candidateBytes = request.effectiveCapacityBytes(candidate) - candidate.allocatedBytes
+        let currentBytes = request.effectiveCapacityBytes(current) - current.allocatedBytes
         if candidateBytes != currentBytes { return candidateBytes > currentBytes }
         return candidate.name < current.name
     }

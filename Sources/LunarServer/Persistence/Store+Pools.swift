@@ -63,8 +63,16 @@ extension Store {
             var pool = try Self.storagePool(from: row)
             if let capacityBytes {
                 guard capacityBytes > 0 else { throw LunarError.invalidParameter("capacitybytes", value: String(capacityBytes), reason: "must be positive") }
-                guard capacityBytes >= pool.allocatedBytes else {
-                    throw LunarError.refused("capacitybytes \(capacityBytes) is below the \(pool.allocatedBytes) bytes already allocated on pool \(pool.name)")
+                // Thin: what is allocated must fit the new capacity × storage.overprovisioning.factor.
+                var resized = pool
+                resized.capacityBytes = capacityBytes
+                let request = PlacementRequest(
+                    zoneID: pool.zoneID, clusterID: nil, requiredTags: [], bytes: 0, minIOPS: 0, overprovisioningPermille: try await overprovisioningPermille(sql)
+                )
+                guard request.effectiveCapacityBytes(resized) >= pool.allocatedBytes else {
+                    throw LunarError.refused(
+                        "capacitybytes \(capacityBytes) × the overprovisioning factor is below the \(pool.allocatedBytes) bytes already allocated on pool \(pool.name)"
+                    )
                 }
                 pool.capacityBytes = capacityBytes
             }

@@ -1,6 +1,12 @@
 /// Every schema change, in order. Append only.
 public enum Migrations {
-    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines]
+    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached]
+
+    /// When a volume was attached (CloudStack's `attached` field; NULL while detached).
+    static let volumeAttached = Migration(
+        name: "0005_volume_attached",
+        statements: ["ALTER TABLE volumes ADD COLUMN attached BIGINT"]
+    )
 
     /// Accounts, users, the infrastructure tree, hosts, and async jobs with their step journal.
     /// The schema enforces what it can: foreign keys, unique names, and the allowed states.

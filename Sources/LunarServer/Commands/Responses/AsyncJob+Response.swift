@@ -6,6 +6,7 @@ extension AsyncJob {
         JSONObject([
             "jobid": id.uuid.json,
             "accountid": accountID.uuid.json,
+            "domainid": Domain.rootID.uuid.json,
             "userid": userID.uuid.json,
             "cmd": command.json,
             "jobstatus": status.rawValue.json,

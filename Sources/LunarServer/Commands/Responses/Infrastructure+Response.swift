@@ -78,6 +78,9 @@ extension Host {
             "memorytotal": memoryBytes.json,
             "initiatoriqn": initiatorIQN.json,
             "lastpinged": lastPingedEpochSeconds.map { CloudStackDate.format(epochSeconds: $0).json },
+            // When it lost its agent (CloudStack's `disconnected`): the last heartbeat of a host not Up.
+            "disconnected": (state == .up ? nil : lastPingedEpochSeconds.map { CloudStackDate.format(epochSeconds: $0) }).json,
+            "hasannotations": false,
             "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,
         ])
     }

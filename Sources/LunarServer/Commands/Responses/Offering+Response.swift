@@ -52,6 +52,8 @@ extension DiskOffering {
             "storagetype": storageType.rawValue.json,
             "provisioningtype": provisioningType.rawValue.json,
             "displayoffering": true,
+            "state": "Active",
+            "hasannotations": false,
             "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,
         ])
         rateLimits.addResponseFields(to: &object)
@@ -81,6 +83,8 @@ extension ServiceOffering {
             "offerha": offerHA.json,
             "limitcpuuse": false,
             "issystem": false,
+            "state": "Active",
+            "hasannotations": false,
             "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,
         ])
         rateLimits.addResponseFields(to: &object)

@@ -29,6 +29,8 @@ extension ServerContext {
             "cpuspeed": offering.map { .integer(Int64($0.cpuSpeedMHz)) },
             "memory": offering.map { .integer(Int64($0.memoryMB)) },
             "haenable": vm.haEnabled.json,
+            "vmtype": "User",
+            "hasannotations": false,
             "nic": .array([]),
             "securitygroup": .array([]),
             "tags": .array([]),

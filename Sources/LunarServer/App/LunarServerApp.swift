@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import LunarModel
@@ -20,6 +21,7 @@ public enum LunarServerApp {
     public static func build(
         configuration: ServerConfiguration,
         time: any TimeSource = SystemTimeSource(),
+        clock: any Clock<Duration> = ContinuousClock(),
         extraCommands: [APICommand] = [],
         extraProviders: [any StorageProvider] = [],
         logger: Logger,
@@ -43,12 +45,13 @@ public enum LunarServerApp {
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + extraCommands
+                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + ConfigurationCommands.all
+                + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
-        let agents = AgentGateway(logger: logger, timeoutScale: configuration.agentTimeoutScale)
+        let agents = AgentGateway(logger: logger, clock: clock, timeoutScale: configuration.agentTimeoutScale)
         let server = ServerContext(
-            store: store, jobs: jobs, time: time, logger: logger, commands: commands, providers: providers, agents: agents,
+            store: store, jobs: jobs, time: time, clock: clock, logger: logger, commands: commands, providers: providers, agents: agents,
             agentHeartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
             rootKeysChanged: { old, new in
                 // Keep admin-keys.json in step when the key pair it holds is replaced.
@@ -83,15 +86,32 @@ public enum LunarServerApp {
         router.post("/client/api", use: handler)
 
         let bindAddress = configuration.bindAddress
+        // Hostile or stalled clients get a quick refusal and a closed connection (GuardedHTTPChannel).
+        let gate = ConnectionGate(limit: configuration.maximumConnections)
+        let http1 = HTTP1Channel.Configuration(
+            // Applies to HTTP connections only: an upgraded agent WebSocket never gets this timer.
+            idleTimeout: configuration.httpIdleTimeoutMilliseconds > 0 ? .milliseconds(Int64(configuration.httpIdleTimeoutMilliseconds)) : nil,
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: configuration.maximumHeaderBytes, maxHeaderListSize: configuration.maximumHeaderBytes)
+        )
+        let headerTimeout = configuration.httpHeaderTimeoutMilliseconds > 0 ? TimeAmount.milliseconds(Int64(configuration.httpHeaderTimeoutMilliseconds)) : nil
+        let httpServer = HTTPServerBuilder { responder in
+            GuardedHTTPChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: .init(http1: http1, ws: .init(maxFrameSize: AgentMessage.maximumBytes))
+                ) { request, _, _ in
+                    // Agents connect to /agent; everything else is the API.
+                    guard request.path == "/agent" else { return .dontUpgrade }
+                    return .upgrade([:]) { inbound, outbound, context in
+                        try await endpoint.serve(inbound: inbound, outbound: outbound, logger: context.logger)
+                    }
+                },
+                maximumBodyBytes: maximumBodyBytes, headerTimeout: headerTimeout, gate: gate
+            )
+        }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: .init(maxFrameSize: AgentMessage.maximumBytes)) { request, _, _ in
-                // Agents connect to /agent; everything else is the API.
-                guard request.path == "/agent" else { return .dontUpgrade }
-                return .upgrade([:]) { inbound, outbound, context in
-                    try await endpoint.serve(inbound: inbound, outbound: outbound, logger: context.logger)
-                }
-            },
+            server: httpServer,
             configuration: ApplicationConfiguration(address: .hostname(configuration.bindAddress, port: configuration.port), serverName: "Lunar"),
             services: [DatabaseService(database: database), jobs, monitor],
             onServerRunning: { channel in

@@ -9,8 +9,19 @@ public struct ServerConfiguration: Sendable, Codable {
     public var port: Int = 8080
     /// The SQLite file; `lunar.db` in the data folder when absent.
     public var databasePath: String?
-    /// Largest request body accepted.
+    /// Largest request body accepted; a larger one gets a 413 before it is read.
     public var maximumBodyBytes: Int = 1 << 20
+    /// Largest request line plus headers; more gets a 431.
+    public var maximumHeaderBytes: Int = 64 << 10
+    /// An HTTP connection that sends nothing for this long, between requests or in the middle of one,
+    /// is closed (0: never); a request being answered is not cut off. Upgraded agent WebSockets are
+    /// not HTTP connections any more and have their own heartbeats.
+    public var httpIdleTimeoutMilliseconds: Int = 30_000
+    /// A request line and headers must arrive within this long of the connection opening, or of the
+    /// first byte of a later request on it (0: no limit).
+    public var httpHeaderTimeoutMilliseconds: Int = 10_000
+    /// Open connections (API and agents) beyond this are answered 503 and closed at once.
+    public var maximumConnections: Int = 1_024
     public var maximumUnfinishedJobs: Int = 1_000
     public var maximumConcurrentJobs: Int = 16
     /// How often agents beat.
@@ -32,6 +43,10 @@ public struct ServerConfiguration: Sendable, Codable {
         case port
         case databasePath = "database"
         case maximumBodyBytes = "max_body_bytes"
+        case maximumHeaderBytes = "max_header_bytes"
+        case httpIdleTimeoutMilliseconds = "http_idle_timeout_ms"
+        case httpHeaderTimeoutMilliseconds = "http_header_timeout_ms"
+        case maximumConnections = "max_connections"
         case maximumUnfinishedJobs = "max_unfinished_jobs"
         case maximumConcurrentJobs = "max_concurrent_jobs"
         case agentHeartbeatMilliseconds = "agent_heartbeat_ms"
@@ -46,6 +61,10 @@ public struct ServerConfiguration: Sendable, Codable {
         self.port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 8080
         self.databasePath = try container.decodeIfPresent(String.self, forKey: .databasePath)
         self.maximumBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maximumBodyBytes) ?? 1 << 20
+        self.maximumHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maximumHeaderBytes) ?? 64 << 10
+        self.httpIdleTimeoutMilliseconds = try container.decodeIfPresent(Int.self, forKey: .httpIdleTimeoutMilliseconds) ?? 30_000
+        self.httpHeaderTimeoutMilliseconds = try container.decodeIfPresent(Int.self, forKey: .httpHeaderTimeoutMilliseconds) ?? 10_000
+        self.maximumConnections = try container.decodeIfPresent(Int.self, forKey: .maximumConnections) ?? 1_024
         self.maximumUnfinishedJobs = try container.decodeIfPresent(Int.self, forKey: .maximumUnfinishedJobs) ?? 1_000
         self.maximumConcurrentJobs = try container.decodeIfPresent(Int.self, forKey: .maximumConcurrentJobs) ?? 16
         self.agentHeartbeatMilliseconds = try container.decodeIfPresent(Int.self, forKey: .agentHeartbeatMilliseconds) ?? 1_000

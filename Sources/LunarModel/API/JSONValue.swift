@@ -1,8 +1,9 @@
 import Foundation
 
-/// A JSON value with ordered objects, so replies keep CloudStack's field order and never carry
-/// `null`: an absent value is simply not added.
+/// A JSON value with ordered objects, so replies keep CloudStack's field order. Replies leave an
+/// absent value out (setting nil removes a key); a `null` that was parsed is kept as `.null`.
 public enum JSONValue: Sendable, Hashable {
+    case null
     case string(String)
     case integer(Int64)
     case double(Double)
@@ -19,6 +20,7 @@ public enum JSONValue: Sendable, Hashable {
 
     func write(to output: inout String) {
         switch self {
+        case .null: output += "null"
         case .string(let value): Self.writeString(value, to: &output)
         case .integer(let value): output += String(value)
         case .double(let value):
@@ -56,10 +58,45 @@ public enum JSONValue: Sendable, Hashable {
         output += "\""
     }
 
-    /// Parses JSON text, keeping object key order.
+    /// Objects and arrays nested deeper than this are refused (hostile input).
+    static let maximumDepth = 128
+
+    /// Parses JSON text with Foundation's `JSONSerialization`. Objects come back with their keys
+    /// sorted (JSON objects are unordered; `JSONObject` equality ignores order); `null` is `.null`.
     public static func parse(_ data: Data) throws -> JSONValue {
-        var parser = JSONParser(bytes: [UInt8](data))
-        return try parser.parseDocument()
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            throw LunarError(.parameterError, "malformed JSON: \(error.localizedDescription)")
+        }
+        return try convert(parsed, depth: 0)
+    }
+
+    static func convert(_ value: Any, depth: Int) throws -> JSONValue {
+        guard depth <= maximumDepth else { throw LunarError(.parameterError, "malformed JSON: nested too deeply") }
+        switch value {
+        case is NSNull:
+            return .null
+        case let string as String:
+            return .string(string)
+        case let number as NSNumber:
+            // JSONSerialization answers true/false as a boolean NSNumber ("c"), numbers with a
+            // fraction or exponent as doubles ("d"/"f"), and whole numbers as integers.
+            switch String(cString: number.objCType) {
+            case "c" where String(describing: type(of: number)).contains("Boolean"): return .bool(number.boolValue)
+            case "d", "f": return .double(number.doubleValue)
+            default: return .integer(number.int64Value)
+            }
+        case let array as [Any]:
+            return .array(try array.map { try convert($0, depth: depth + 1) })
+        case let dictionary as [String: Any]:
+            var object = JSONObject()
+            for key in dictionary.keys.sorted() { object.entries.append((key, try convert(dictionary[key]!, depth: depth + 1))) }
+            return .object(object)
+        default:
+            throw LunarError(.parameterError, "malformed JSON: unexpected value \(type(of: value))")
+        }
     }
 
     /// Parses JSON text, keeping object key order.
@@ -109,9 +146,10 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
-/// A JSON object that keeps insertion order. Setting `nil` leaves the key out.
+/// A JSON object that keeps insertion order (replies follow CloudStack's field order). Setting
+/// `nil` leaves the key out; equality, like JSON's, ignores the order.
 public struct JSONObject: Sendable, Hashable {
-    public private(set) var entries: [(key: String, value: JSONValue)] = []
+    public internal(set) var entries: [(key: String, value: JSONValue)] = []
 
     public init() {}
 
@@ -147,12 +185,11 @@ public struct JSONObject: Sendable, Hashable {
     public var serialized: String { JSONValue.object(self).serialized }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.entries.count == rhs.entries.count
-            && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        lhs.entries.count == rhs.entries.count && lhs.entries.allSatisfy { entry in rhs[entry.key] == entry.value }
     }
 
     public func hash(into hasher: inout Hasher) {
-        for entry in entries {
+        for entry in entries.sorted(by: { $0.key < $1.key }) {
             hasher.combine(entry.key)
             hasher.combine(entry.value)
         }

@@ -178,6 +178,32 @@ extension Store {
         }
     }
 
+    /// The user whose name and password these are (nil for a wrong name or password, told apart
+    /// by nothing). A hash of an older scheme that matches is replaced by today's, so old hashes
+    /// are upgraded at the next sign-in.
+    public func authenticate(username: String, password: String) async throws -> User? {
+        let found: (User, String)? = try await database.read { sql in
+            guard let row = try await sql.raw("SELECT * FROM users WHERE username = \(bind: username)").first() else { return nil }
+            return (try Self.user(from: row), try row.decode(column: "password_hash", as: String.self))
+        }
+        // A missing user costs the same work as a wrong password.
+        let verdict = PasswordHasher.verify(password, against: found?.1 ?? Self.decoyHash)
+        guard let (user, stored) = found, verdict.matches else { return nil }
+        if verdict.needsUpgrade {
+            var generator = SystemRandomNumberGenerator()
+            let upgraded = PasswordHasher.hash(password, using: &generator)
+            try await database.write { sql in
+                try await sql.raw("UPDATE users SET password_hash = \(bind: upgraded) WHERE id = \(bind: user.id.uuid) AND password_hash = \(bind: stored)").run()
+            }
+        }
+        return user
+    }
+
+    static let decoyHash: String = {
+        var generator = SystemRandomNumberGenerator()
+        return PasswordHasher.hash(UUID().uuidString, using: &generator)
+    }()
+
     /// Replaces a user's key pair.
     public func setKeys(_ keys: UserKeys, for userID: UserID) async throws {
         try await database.write { sql in

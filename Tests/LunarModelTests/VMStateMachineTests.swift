@@ -17,7 +17,7 @@ struct VMStateMachineTests {
     static let events: [VMEvent] = [
         .startRequested(host: a), .startRequested(host: c), .started, .startRolledBack, .stopRequested, .stopRefused, .stopped,
         .migrationRequested(destination: b), .migrationRequested(destination: a), .migrationCompleted, .migrationRolledBack,
-        .restartRequested, .fenceFailed, .fenced, .lost, .destroyed,
+        .restartRequested, .fenceFailed, .fenced, .recovered, .lost, .destroyed,
     ]
 
     /// The expected next position, or nil when the event must be refused.
@@ -39,6 +39,7 @@ struct VMStateMachineTests {
         case (.starting, .fenceFailed), (.stopping, .fenceFailed), (.migrating, .fenceFailed), (.running, .fenceFailed), (.error, .fenceFailed):
             return VMPosition(state: .error, host: p.host, migrationHost: p.migrationHost)
         case (.error, .fenced): return VMPosition(state: .stopped)
+        case (.error, .recovered): return p.host == nil ? nil : VMPosition(state: .running, host: p.host)
         case (.running, .lost), (.starting, .lost), (.stopping, .lost), (.migrating, .lost), (.error, .lost), (.stopped, .lost):
             return VMPosition(state: .stopped)
         case (.stopped, .destroyed): return VMPosition(state: .destroyed)

@@ -86,6 +86,7 @@ enum TestSupport {
         time: any TimeSource = SystemTimeSource(),
         extraCommands: [APICommand] = [],
         extraProviders: [any StorageProvider] = [],
+        stepFaults: (any StepFaults)? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         logger: Logger = quietLogger,
         _ body: @Sendable (TestServer) async throws -> T
@@ -96,7 +97,7 @@ enum TestSupport {
         configure(&configuration)
         let app = try await LunarServerApp.build(
             configuration: configuration, time: time, extraCommands: extraCommands,
-            extraProviders: extraProviders, logger: logger
+            extraProviders: extraProviders, stepFaults: stepFaults, logger: logger
         ) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in

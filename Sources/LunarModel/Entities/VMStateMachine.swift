@@ -51,6 +51,8 @@ public enum VMEvent: Sendable, Hashable, CustomStringConvertible {
     case fenceFailed
     /// Every host the VM in Error held was fenced: it is Stopped.
     case fenced
+    /// The VM in Error still runs on its host, and every other host it held was fenced: Running there.
+    case recovered
     /// Its host is gone (fenced by HA) or it vanished from every host: it is Stopped, to be
     /// restarted elsewhere if it is HA-enabled.
     case lost
@@ -71,6 +73,7 @@ public enum VMEvent: Sendable, Hashable, CustomStringConvertible {
         case .restartRequested: "restart in place"
         case .fenceFailed: "record a failed fence"
         case .fenced: "record a fence"
+        case .recovered: "recover in place"
         case .lost: "record it lost"
         case .destroyed: "destroy"
         }
@@ -128,6 +131,8 @@ public enum VMStateMachine {
             return VMPosition(state: .error, host: p.host, migrationHost: p.migrationHost)
         case (.error, .fenced):
             return VMPosition(state: .stopped)
+        case (.error, .recovered) where p.host != nil:
+            return VMPosition(state: .running, host: p.host)
         case (.running, .lost), (.starting, .lost), (.stopping, .lost), (.migrating, .lost), (.error, .lost), (.stopped, .lost):
             return VMPosition(state: .stopped)
         case (.stopped, .destroyed):

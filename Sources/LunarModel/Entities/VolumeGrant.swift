@@ -4,6 +4,10 @@ public struct VolumeGrant: Sendable, Hashable {
         case attach, start, migration
     }
 
+    /// The `jobID` of a grant an administrator made by hand (`grantVolumeAccess`): it stays until
+    /// revoked by hand, whatever the VMs do.
+    public static let administrative = "admin"
+
     public var volumeID: VolumeID
     public var hostID: HostID
     public var reason: Reason

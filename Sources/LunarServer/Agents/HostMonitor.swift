@@ -186,8 +186,10 @@ final class HostMonitor: Service, Sendable {
     }
 
     /// VMs in Error that still hold hosts (a fence that did not take): fence them again, so a
-    /// failed fence is retried until the storage answers, then they are Stopped.
+    /// failed fence is retried until the storage answers, then they are Stopped. Grants no VM
+    /// justifies any more (an undo whose fence failed) are fenced too.
     static func refence(server: ServerContext) async {
+        await fenceUnjustifiedGrants(server: server)
         do {
             for vm in try await server.store.allVirtualMachines() where vm.state == .error && (vm.hostID != nil || vm.migrationHostID != nil) {
                 try await server.vmLocks.withLock(vm.id) {
@@ -198,6 +200,34 @@ final class HostMonitor: Service, Sendable {
             }
         } catch {
             server.logger.warning("a VM in Error could not be fenced yet; trying again later", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// A grant is justified while its job runs, or while the volume's VM runs on (or is migrating
+    /// to) the grant's host. Others are fenced and their records go — under the VM's turn, so a
+    /// flow that is about to use the grant is never undercut.
+    static func fenceUnjustifiedGrants(server: ServerContext) async {
+        do {
+            for grant in try await server.store.grants() {
+                if grant.jobID == VolumeGrant.administrative { continue }
+                if let job = grant.jobID, let jobID = JobID(job), try await server.store.job(jobID)?.status == .pending { continue }
+                guard let volume = try await server.store.volume(grant.volumeID), let host = try await server.store.host(grant.hostID) else { continue }
+                @Sendable func unjustified() async throws -> Bool {
+                    guard let current = try await server.store.volume(grant.volumeID),
+                        try await server.store.grants(volume: grant.volumeID, host: grant.hostID).isEmpty == false
+                    else { return false }
+                    guard let vmID = current.virtualMachineID, let vm = try await server.store.virtualMachine(vmID) else { return true }
+                    return vm.hostID != grant.hostID && vm.migrationHostID != grant.hostID
+                }
+                let fence: @Sendable () async throws -> Void = {
+                    guard try await unjustified() else { return }
+                    server.logger.notice("fencing a grant no VM justifies", metadata: ["volume.id": .string(grant.volumeID.uuid), "host.id": .string(grant.hostID.uuid)])
+                    try await VMService(server: server).fence([volume], from: host)
+                }
+                if let vmID = volume.virtualMachineID { try await server.vmLocks.withLock(vmID, fence) } else { try await fence() }
+            }
+        } catch {
+            server.logger.warning("grants no VM justifies could not be fenced yet; trying again later", metadata: ["error": .string("\(error)")])
         }
     }
 }

@@ -24,6 +24,7 @@ public enum LunarServerApp {
         clock: any Clock<Duration> = ContinuousClock(),
         extraCommands: [APICommand] = [],
         extraProviders: [any StorageProvider] = [],
+        stepFaults: (any StepFaults)? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
@@ -41,7 +42,8 @@ public enum LunarServerApp {
 
         let jobs = JobRunner(
             store: store, logger: logger,
-            limits: .init(maximumUnfinishedJobs: configuration.maximumUnfinishedJobs, maximumConcurrentJobs: configuration.maximumConcurrentJobs)
+            limits: .init(maximumUnfinishedJobs: configuration.maximumUnfinishedJobs, maximumConcurrentJobs: configuration.maximumConcurrentJobs),
+            faults: stepFaults
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all

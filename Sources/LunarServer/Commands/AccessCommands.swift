@@ -91,7 +91,8 @@ enum AccessCommands {
         execution: .sync { call in
             let (volume, host) = try await volumeAndHost(call)
             let reason = try call.parameters.choice("reason", as: VolumeGrant.Reason.self) ?? .attach
-            let connection = try await AccessService(server: call.server).grant(volume, to: host, reason: reason, jobID: nil)
+            // Marked as an administrator's: no VM justifies it, and the monitor's sweep leaves it alone.
+            let connection = try await AccessService(server: call.server).grant(volume, to: host, reason: reason, jobID: VolumeGrant.administrative)
             var object = JSONObject(["volumeid": volume.id.uuid.json, "hostid": host.id.uuid.json])
             switch connection {
             case .iscsi(let portal, let iqn, let lun, let user, let secret):

@@ -7,12 +7,16 @@ public struct JobContext: Sendable {
     public let jobID: JobID
     public let store: Store
     public let logger: Logger
+    /// Failures injected at named steps (tests only).
+    var faults: (any StepFaults)?
 
     /// Runs one step, journaling `started`, then `done` or `failed`.
     public func step<T: Sendable>(_ name: String, detail: String? = nil, _ body: () async throws -> T) async throws -> T {
         try await store.journal(jobID, step: name, state: .started, detail: detail)
         do {
+            try await faults?.beforeStep(name)
             let result = try await body()
+            try await faults?.afterStep(name)
             try await store.journal(jobID, step: name, state: .done)
             return result
         } catch {
@@ -33,4 +37,11 @@ public struct JobContext: Sendable {
             logger.warning("could not record a job's progress", metadata: ["error": .string("\(error)")])
         }
     }
+}
+
+/// Failures a test injects into job steps by name: before a step's work (it did not happen) or
+/// after it (it happened and its answer was lost). The table-driven failure tests use it.
+public protocol StepFaults: Sendable {
+    func beforeStep(_ name: String) async throws
+    func afterStep(_ name: String) async throws
 }

@@ -28,6 +28,7 @@ public final class JobRunner: Service, Sendable {
     let store: Store
     let logger: Logger
     let limits: Limits
+    let faults: (any StepFaults)?
     private let unfinished = Mutex(0)
     /// Jobs executing now (not queued).
     private let executing = Mutex(0)
@@ -43,8 +44,9 @@ public final class JobRunner: Service, Sendable {
     private let stream: AsyncStream<Submission>
     private let continuation: AsyncStream<Submission>.Continuation
 
-    public init(store: Store, logger: Logger, limits: Limits = Limits()) {
+    public init(store: Store, logger: Logger, limits: Limits = Limits(), faults: (any StepFaults)? = nil) {
         precondition(limits.maximumConcurrentJobs > 0 && limits.maximumUnfinishedJobs > 0)
+        self.faults = faults
         self.store = store
         self.logger = logger
         self.limits = limits
@@ -142,7 +144,7 @@ public final class JobRunner: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "job.id"] = .string(submission.jobID.uuid)
         logger[metadataKey: "job.command"] = .string(submission.command)
-        let context = JobContext(jobID: submission.jobID, store: store, logger: logger)
+        let context = JobContext(jobID: submission.jobID, store: store, logger: logger, faults: faults)
         let status: AsyncJob.Status
         let code: Int
         let result: JSONObject

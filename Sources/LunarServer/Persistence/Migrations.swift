@@ -1,6 +1,13 @@
 /// Every schema change, in order. Append only.
 public enum Migrations {
-    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached]
+    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached, vmFenceHost]
+
+    /// A second host a VM may still reach its disks from outside a migration (a destination whose
+    /// fence failed, kept in Error or Stopping until fenced). `migration_host_id` stays Migrating's.
+    static let vmFenceHost = Migration(
+        name: "0006_vm_fence_host",
+        statements: ["ALTER TABLE virtual_machines ADD COLUMN fence_host_id TEXT REFERENCES hosts(id)"]
+    )
 
     /// When a volume was attached (CloudStack's `attached` field; NULL while detached).
     static let volumeAttached = Migration(

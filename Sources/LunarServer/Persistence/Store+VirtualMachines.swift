@@ -52,7 +52,7 @@ extension Store {
     public func virtualMachines(on host: HostID) async throws -> [VirtualMachine] {
         try await database.read { sql in
             try await sql.raw(
-                "SELECT * FROM virtual_machines WHERE removed IS NULL AND (host_id = \(bind: host.uuid) OR migration_host_id = \(bind: host.uuid)) ORDER BY created"
+                "SELECT * FROM virtual_machines WHERE removed IS NULL AND (host_id = \(bind: host.uuid) OR migration_host_id = \(bind: host.uuid) OR fence_host_id = \(bind: host.uuid)) ORDER BY created"
             ).all().map(Self.virtualMachine(from:))
         }
     }
@@ -85,9 +85,13 @@ extension Store {
             }
             let next = transition.next
             let lastHost = next.host ?? current.hostID ?? current.lastHostID
+            // The schema keeps migration_host_id for Migrating alone; a second host held in any other
+            // state (one a fence could not reach) goes to fence_host_id.
+            let migrating = next.state == .migrating
             try await sql.raw("""
                 UPDATE virtual_machines SET state = \(bind: next.state.rawValue), host_id = \(bind: next.host?.uuid), last_host_id = \(bind: lastHost?.uuid),
-                migration_host_id = \(bind: next.migrationHost?.uuid) WHERE id = \(bind: id.uuid)
+                migration_host_id = \(bind: migrating ? next.migrationHost?.uuid : nil), fence_host_id = \(bind: migrating ? nil : next.migrationHost?.uuid)
+                WHERE id = \(bind: id.uuid)
                 """).run()
             var updated = current
             updated.state = next.state
@@ -104,7 +108,7 @@ extension Store {
             guard let current = try await sql.raw("SELECT * FROM virtual_machines WHERE id = \(bind: id.uuid) AND removed IS NULL").first().map(Self.virtualMachine(from:))
             else { return }
             _ = try VMStateMachine.next(VMPosition(state: current.state, host: current.hostID, migrationHost: current.migrationHostID), on: .destroyed)
-            try await sql.raw("UPDATE virtual_machines SET state = 'Destroyed', host_id = NULL, migration_host_id = NULL, removed = \(bind: time.nowEpochSeconds()) WHERE id = \(bind: id.uuid)").run()
+            try await sql.raw("UPDATE virtual_machines SET state = 'Destroyed', host_id = NULL, migration_host_id = NULL, fence_host_id = NULL, removed = \(bind: time.nowEpochSeconds()) WHERE id = \(bind: id.uuid)").run()
             try await sql.raw("UPDATE volumes SET vm_id = NULL, device_id = NULL, attached = NULL WHERE vm_id = \(bind: id.uuid) AND type = 'DATADISK'").run()
         }
     }
@@ -207,7 +211,8 @@ extension Store {
             state: try decodeEnum(row, "state", as: VirtualMachine.State.self),
             hostID: try row.decode(column: "host_id", as: String?.self).map(HostID.init(trusted:)),
             lastHostID: try row.decode(column: "last_host_id", as: String?.self).map(HostID.init(trusted:)),
-            migrationHostID: try row.decode(column: "migration_host_id", as: String?.self).map(HostID.init(trusted:)),
+            migrationHostID: (try row.decode(column: "migration_host_id", as: String?.self) ?? row.decode(column: "fence_host_id", as: String?.self))
+                .map(HostID.init(trusted:)),
             haEnabled: try row.decode(column: "ha_enabled", as: Int.self) == 1,
             workload: try row.decode(column: "workload", as: String.self),
             createdEpochSeconds: try row.decode(column: "created", as: Int64.self)

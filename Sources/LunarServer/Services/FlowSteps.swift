@@ -13,6 +13,11 @@ struct FenceError: Error, CustomStringConvertible {
         "the storage did not take host \(host)'s access to \(volumes.joined(separator: ", ")) away: \(reason)"
     }
 
+    /// Any failure where a fence was due counts as a fence that did not take.
+    static func wrap(_ error: any Error) -> FenceError {
+        (error as? FenceError) ?? FenceError(host: "?", volumes: [], reason: "\(error)")
+    }
+
     /// What an API caller sees.
     func apiError(_ outcome: String) -> LunarError {
         LunarError(.internalError, "\(description); \(outcome)")

@@ -30,6 +30,20 @@ struct VMRecovery: Sendable {
             await courtesy(.stopVM(vm.id), on: hostID)
             try await fenceOrRecord(vm, volumes, [host])
             return try await store.transitionVirtualMachine(vm.id, .startRolledBack, fenced: [hostID])
+        case .error where vm.hostID != nil:
+            // A fence that failed mid-flow (a migration's destination, a stop): fence every other
+            // host; if the VM still runs on its host it stays there, else it is stopped and fenced.
+            let hostID = vm.hostID!
+            let others = try await hostsOf(vm).filter { $0.id != hostID }
+            try await fenceOrRecord(vm, volumes, others)
+            if try await report(of: vm.id, on: hostID)?.state == .running, let host = try await store.host(hostID) {
+                _ = try await service.grantAll(volumes, vm: vm, to: host, reason: .start, jobID: nil)
+                return try await store.transitionVirtualMachine(vm.id, .recovered, fenced: Set(others.map(\.id)))
+            }
+            await courtesy(.stopVM(vm.id), on: hostID)
+            let hosts = try await hostsOf(vm)
+            try await fenceOrRecord(vm, volumes, hosts)
+            return try await store.transitionVirtualMachine(vm.id, .fenced, fenced: Set(hosts.map(\.id)))
         case .stopping, .error:
             let hosts = try await hostsOf(vm)
             if let hostID = vm.hostID, try await waitForAgent(hostID) { await courtesy(.stopVM(vm.id), on: hostID) }
@@ -89,9 +103,9 @@ struct VMRecovery: Sendable {
     func fenceOrRecord(_ vm: VirtualMachine, _ volumes: [Volume], _ hosts: [LunarModel.Host]) async throws {
         do {
             for host in hosts { try await service.fence(volumes, from: host) }
-        } catch let failure as FenceError {
+        } catch {
             if vm.state != .error { _ = try await store.transitionVirtualMachine(vm.id, .fenceFailed) }
-            throw failure.apiError("VM \(vm.name) is in Error until its hosts are fenced")
+            throw FenceError.wrap(error).apiError("VM \(vm.name) is in Error until its hosts are fenced")
         }
     }
 

@@ -79,10 +79,10 @@ struct VMService: Sendable {
         let volumes = try await store.volumes(of: id)
         do {
             for host in hosts { try await step(context, "fence \(host.name)") { try await fence(volumes, from: host) } }
-        } catch let failure as FenceError {
-            // Whatever the host still runs keeps its access: the VM says so (Error) until fenced.
+        } catch {
+            // Whatever the host still runs may keep its access: the VM says so (Error) until fenced.
             _ = try await store.transitionVirtualMachine(id, .fenceFailed)
-            throw failure.apiError("the VM is in Error until its host is fenced; stop it again")
+            throw FenceError.wrap(error).apiError("the VM is in Error until its host is fenced; stop it again")
         }
         return try await store.transitionVirtualMachine(id, .stopped, fenced: Set(hosts.map(\.id)))
     }
@@ -112,6 +112,10 @@ struct VMService: Sendable {
             ?? { throw LunarError.refused("VM \(vm.name) has no free device slot") }()
         guard !attached.contains(where: { $0.deviceID == deviceID }) else { throw LunarError.refused("device \(deviceID) of VM \(vm.name) is taken") }
         guard [.stopped, .running].contains(vm.state) else { throw LunarError(.resourceInUse, "VM \(vm.name) is \(vm.state.rawValue)") }
+        // A host whose access a failed fence left behind must lose it before anyone else gains it.
+        if let stale = try await store.grants(volume: volumeID).first(where: { $0.hostID != vm.hostID }) {
+            throw LunarError(.resourceInUse, "volume \(volume.name) is still reachable from host \(stale.hostID.uuid) until its access is taken away; try again shortly")
+        }
         if vm.state == .running, let hostID = vm.hostID, let host = try await store.host(hostID) {
             volume = try await placeAll([volume], cluster: host.clusterID, context: context)[0]
             volume.virtualMachineID = vmID
@@ -148,19 +152,30 @@ struct VMService: Sendable {
         guard let vm = try await store.virtualMachine(vmID) else { throw LunarError.unknownID("virtual machine", vmID.uuid) }
         guard [.stopped, .running].contains(vm.state) else { throw LunarError(.resourceInUse, "VM \(vm.name) is \(vm.state.rawValue)") }
         if vm.state == .running, let hostID = vm.hostID, let host = try await store.host(hostID) {
+            var detachedByHost = false
             do {
                 _ = try await step(context, "DetachVolume on \(host.name)") { try await agents.call(.detachVolume(vm: vmID, volume: volumeID), on: hostID) }
+                detachedByHost = true
             } catch let error as AgentCallError where error.isRefusal {
                 throw Self.apiError(error)
-            } catch let error as AgentCallError {
-                // Unreachable agent: the fence takes the volume from it all the same.
+            } catch {
+                // Unreachable agent or a lost answer (the outcome is unknown): the fence takes the
+                // volume from it all the same, and the heartbeat sweep detaches what is left.
                 server.logger.warning("detaching from a host that did not answer", metadata: ["volume.id": .string(volumeID.uuid), "error": .string("\(error)")])
             }
             do {
                 try await step(context, "fence \(host.name)") { try await fence([volume], from: host) }
-            } catch let failure as FenceError {
-                // Until the host is off the volume it stays attached, so nothing else can take it.
-                throw failure.apiError("the volume stays attached; detach it again")
+            } catch {
+                guard detachedByHost else {
+                    // The VM may still use it: it stays attached, so nothing else can take it.
+                    throw FenceError.wrap(error).apiError("the volume stays attached; detach it again")
+                }
+                // The VM no longer uses it; the host's grant stays recorded until the storage
+                // answers (the HA monitor fences it then), and no other host may attach it before.
+                server.logger.error(
+                    "detached, but the host's access could not be taken away yet; retried in the background",
+                    metadata: ["volume.id": .string(volumeID.uuid), "host.id": .string(hostID.uuid), "error": .string("\(error)")]
+                )
             }
         }
         try await store.setVolumeAttachment(volumeID, vm: nil, deviceID: nil)
@@ -226,9 +241,9 @@ struct VMService: Sendable {
         }
         do {
             try await step(context, "fence \(source.name)") { try await fence(volumes, from: source) }
-        } catch let failure as FenceError {
+        } catch {
             _ = try await store.transitionVirtualMachine(id, .fenceFailed)
-            throw failure.apiError("the VM runs on \(destination.name) but is in Error until \(source.name) is fenced")
+            throw FenceError.wrap(error).apiError("the VM runs on \(destination.name) but is in Error until \(source.name) is fenced")
         }
         return try await store.transitionVirtualMachine(id, .migrationCompleted, fenced: [sourceID])
     }
@@ -304,8 +319,16 @@ struct VMService: Sendable {
             case .ready:
                 placed.append(volume)
             case .allocated:
-                let (reserved, _) = try await step(context, "place \(volume.name)") { try await service.place(volume, clusterID: cluster, poolID: nil) }
-                placed.append(try await service.createStorage(reserved, context: context))
+                do {
+                    let (reserved, _) = try await step(context, "place \(volume.name)") { try await service.place(volume, clusterID: cluster, poolID: nil) }
+                    placed.append(try await service.createStorage(reserved, context: context))
+                } catch {
+                    // A placement recorded but never created gives its capacity back.
+                    if try await store.volume(volume.id)?.state == .creating {
+                        try await VolumeService.undo(error) { _ = try await store.abandonCreating(volume.id) }
+                    }
+                    throw error
+                }
             case .creating:
                 placed.append(try await service.createStorage(volume, context: context))
             default:

@@ -14,6 +14,8 @@ final class SimulatedSAN: Sendable {
         var access: [String: Set<String>] = [:]
         var blocks: [String: [UInt64: ByteBuffer]] = [:]
         var refusedGrants = 0
+        /// The control plane does not answer (its data path still checks access on every I/O).
+        var unreachable = false
         /// Writes accepted from an initiator the volume did not allow (must stay 0).
         var unfencedWrites = 0
     }
@@ -26,6 +28,13 @@ final class SimulatedSAN: Sendable {
     init(seed: UInt64, refusalRate: Double) {
         refusal = Mutex(SplitMix64(state: seed ^ 0x5A5A))
         self.refusalRate = refusalRate
+    }
+
+    func setUnreachable(_ value: Bool) { state.withLock { $0.unreachable = value } }
+
+    /// Thrown by every provider call while the SAN is unreachable.
+    func checkReachable() throws {
+        if state.withLock({ $0.unreachable }) { throw LunarError.unavailable("the simulated SAN is unreachable") }
     }
 
     func mayReach(_ path: String, _ initiator: String) -> Bool {
@@ -58,12 +67,14 @@ struct SimulatedStorageProvider: StorageProvider {
     func delete(_ pool: PoolDescriptor) async throws {}
 
     func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws -> String {
+        try san.checkReachable()
         let path = Self.path(volume)
         _ = san.state.withLock { $0.volumes.insert(path) }
         return path
     }
 
     func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {
+        try san.checkReachable()
         let path = volume.path ?? Self.path(volume)
         san.state.withLock { state in
             state.volumes.remove(path)
@@ -73,6 +84,7 @@ struct SimulatedStorageProvider: StorageProvider {
     }
 
     func grantAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws -> VolumeConnection {
+        try san.checkReachable()
         guard let initiator = host.initiatorIQN else { throw LunarError.refused("no initiator") }
         if san.refuseThisGrant() {
             san.state.withLock { $0.refusedGrants += 1 }
@@ -84,6 +96,7 @@ struct SimulatedStorageProvider: StorageProvider {
     }
 
     func revokeAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws {
+        try san.checkReachable()
         guard let initiator = host.initiatorIQN else { return }
         let path = volume.path ?? Self.path(volume)
         _ = san.state.withLock { $0.access[path]?.remove(initiator) }
@@ -91,9 +104,13 @@ struct SimulatedStorageProvider: StorageProvider {
 
     func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws {}
     func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity { PoolCapacity(totalBytes: 1 << 50, usedBytes: 0, totalIOPS: 10_000_000) }
-    func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> { san.access() }
+    func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> {
+        try san.checkReachable()
+        return san.access()
+    }
 
     func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {
+        try san.checkReachable()
         _ = san.state.withLock { $0.access[access.path]?.remove(access.initiator) }
     }
 

@@ -180,8 +180,9 @@ final class SimulationWorld: @unchecked Sendable {
             let result = try await server.admin.call("checkAccessInvariant")["invariant"]?.objectValue
             last = result?["violations"]?.arrayValue?.compactMap(\.stringValue) ?? ["no answer"]
             let vms = try await vms()
-            let settled = vms.allSatisfy { ["Running", "Stopped"].contains($0["state"]?.stringValue ?? "") }
-            if last.isEmpty && settled { return }
+            let unsettled = vms.filter { !["Running", "Stopped"].contains($0["state"]?.stringValue ?? "") }
+            if last.isEmpty && unsettled.isEmpty { return }
+            last += unsettled.map { "VM \($0["name"]?.stringValue ?? "?") is \($0["state"]?.stringValue ?? "?")" }
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("seed \(seed): the invariant did not hold after step \(step): \(last)\nsteps:\n\(log.joined(separator: "\n"))\nreplay: LUNAR_VM_SEED=\(seed) swift test --filter VMSimulationTests")

@@ -117,6 +117,8 @@ public enum LunarClientError: Error, Sendable, CustomStringConvertible {
     /// The server answered with an error.
     case api(LunarError)
     case transport(String)
+    /// No connection could be made: nothing was sent, so nothing was done.
+    case unreachable(String)
     case badResponse(String)
     case notConfigured(String)
     case timedOut(String)
@@ -127,7 +129,7 @@ public enum LunarClientError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .api(let error): "error \(error.code.rawValue) (\(error.csErrorCode)): \(error.text)"
         case .san(let status, let code, let message): "error \(status) \(code): \(message)"
-        case .transport(let text), .badResponse(let text), .notConfigured(let text), .timedOut(let text): text
+        case .transport(let text), .unreachable(let text), .badResponse(let text), .notConfigured(let text), .timedOut(let text): text
         }
     }
 }

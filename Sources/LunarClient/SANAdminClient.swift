@@ -3,6 +3,7 @@ import Foundation
 import LunarModel
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// A client of a storage node's admin API: what the `lunar san volume` verbs use.
 public struct SANAdminClient: Sendable {
@@ -237,7 +238,14 @@ public struct SANAdminClient: Sendable {
             response = try await httpClient.execute(request, timeout: .seconds(60))
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw LunarClientError.transport("cannot reach the SAN admin API at \(baseURL): \(error)")
+            // Not connected at all (refused, or no connection within the connect timeout) means
+            // nothing was sent; any later failure leaves the outcome unknown.
+            if (error as? HTTPClientError) == .connectTimeout || error is NIOConnectionError
+                || (error as? IOError).map({ [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains($0.errnoCode) }) == true
+            {
+                throw LunarClientError.unreachable("cannot connect to the SAN admin API at \(baseURL): \(error)")
+            }
+            throw LunarClientError.transport("no answer from the SAN admin API at \(baseURL): \(error)")
         }
         let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {

@@ -283,9 +283,23 @@ enum SANAdminAPI {
         router.get(
             "metrics",
             use: { _, _ in
-                Response(
+                let capacity = await store.capacity()
+                // The node's disk beside the per-volume series: thin provisioning's real free space.
+                let node = """
+                    # HELP lunar_san_disk_bytes Bytes of the node's disk (total and free) and provisioned to volumes.
+                    # TYPE lunar_san_disk_bytes gauge
+                    lunar_san_disk_bytes{kind="total"} \(capacity.totalBytes)
+                    lunar_san_disk_bytes{kind="free"} \(capacity.freeBytes)
+                    lunar_san_disk_bytes{kind="provisioned"} \(capacity.provisionedBytes)
+                    lunar_san_disk_bytes{kind="allocated"} \(capacity.allocatedBytes)
+                    # HELP lunar_san_free_space_low 1 when under 10 % of the node's disk is free.
+                    # TYPE lunar_san_free_space_low gauge
+                    lunar_san_free_space_low \(capacity.totalBytes > 0 && capacity.freeBytes < capacity.totalBytes / 10 ? 1 : 0)
+
+                    """
+                return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: store.qos.renderMetrics()))
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: store.qos.renderMetrics() + node))
                 )
             }
         )

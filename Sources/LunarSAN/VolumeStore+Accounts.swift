@@ -155,6 +155,17 @@ extension VolumeStore {
             var status = stat()
             if stat(volume.device.path, &status) == 0 { allocated += UInt64(status.st_blocks) * 512 }
         }
+        // Thin volumes may promise more than the disk holds: say so when the real free space runs
+        // low (under 10 %), once per crossing, and in /metrics (`lunar_san_free_space_low`).
+        let low = total > 0 && free < total / 10
+        if low != freeSpaceLow {
+            freeSpaceLow = low
+            if low {
+                logger.warning("the node's disk is running out of space for its thin volumes", metadata: ["san.free_bytes": .stringConvertible(free), "san.total_bytes": .stringConvertible(total)])
+            } else {
+                logger.notice("the node's disk has free space again", metadata: ["san.free_bytes": .stringConvertible(free)])
+            }
+        }
         return SANNodeCapacity(
             totalBytes: total, freeBytes: free, provisionedBytes: volumes.values.reduce(0) { $0 + $1.metadata.sizeBytes }, allocatedBytes: allocated,
             capacityIOPS: qos.settings.capacityIOPS, reservedIOPS: volumes.values.reduce(0) { $0 + ($1.metadata.qos ?? .unlimited).minIOPS },

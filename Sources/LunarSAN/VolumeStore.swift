@@ -31,6 +31,8 @@ public actor VolumeStore {
     var groups: [String: AccessGroup] = [:]
     /// Accounts, by name (`accounts.json`, secrets sealed with `secrets`).
     var accounts: [String: SANAccount] = [:]
+    /// Whether the last capacity reading found the disk's free space low (warned once per crossing).
+    var freeSpaceLow = false
     nonisolated let secrets: SecretBox
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?

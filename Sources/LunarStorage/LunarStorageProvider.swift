@@ -62,17 +62,19 @@ public struct LunarStorageProvider: StorageProvider {
     static func accountName(_ pool: PoolDescriptor) -> String { "lunar-pool-" + pool.id.uuid.prefix(8).lowercased() }
     static func volumeName(_ volume: VolumeDescriptor) -> String { "vol-" + volume.id.uuid.lowercased() }
 
-    /// SAN errors as API errors: a refusal of ours is the caller's 431, a SAN that cannot be
-    /// reached is 534 (nothing changed; try again later), the rest the node's trouble.
+    /// SAN errors as API errors: a refusal of ours is the caller's 431, a SAN that could not be
+    /// connected to is 534 (nothing was sent, nothing changed; try again later), a SAN that took
+    /// the request and did not answer is 530 (the outcome is unknown), the rest the node's trouble.
     static func translate<T>(_ action: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch LunarClientError.san(let status, let code, let message) where (400..<500).contains(status) {
             throw LunarError(.parameterError, "the SAN refused to \(action): \(message) (\(code))")
-        } catch LunarClientError.transport(let text) {
+        } catch LunarClientError.unreachable(let text) {
             throw LunarError.unavailable("the SAN is unreachable, could not \(action): \(text)")
-        } catch LunarClientError.timedOut(let text) {
-            throw LunarError.unavailable("the SAN did not answer in time, could not \(action): \(text)")
+        } catch LunarClientError.transport(let text), LunarClientError.timedOut(let text) {
+            // Sent, but no answer: it may or may not have happened (not 534, which says it did not).
+            throw LunarError(.internalError, "the SAN did not answer, so it is unknown whether it did \(action): \(text)")
         } catch let error as LunarClientError {
             throw LunarError(.internalError, "the SAN could not \(action): \(error)")
         }

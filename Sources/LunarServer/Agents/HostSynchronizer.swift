@@ -54,8 +54,8 @@ struct HostSynchronizer: Sendable {
             } catch let error as LunarError where error.code != .resourceUnavailable {
                 // Undone and fenced (Stopped): try the other hosts, as HA would.
                 server.logger.warning("could not restart a VM in place; starting it elsewhere", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
-                guard try await server.store.virtualMachine(vm.id)?.state == .stopped else { return }
-                _ = try await service.start(vm.id, on: nil, context: nil)
+                guard let stopped = try await server.store.virtualMachine(vm.id), stopped.state == .stopped else { return }
+                try await HostMonitor.submitRestart(stopped, server: server)
             }
         } catch {
             server.logger.error("could not restart a VM its agent lost", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])

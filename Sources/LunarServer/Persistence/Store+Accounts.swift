@@ -204,6 +204,18 @@ extension Store {
         return PasswordHasher.hash(UUID().uuidString, using: &generator)
     }()
 
+    /// The root admin's first user, on whose behalf the server runs jobs of its own (HA restarts).
+    public func rootAdministrator() async throws -> Caller? {
+        try await database.read { sql in
+            guard let row = try await sql.raw(
+                "SELECT users.* FROM users JOIN accounts ON accounts.id = users.account_id WHERE accounts.type = 1 ORDER BY users.created, users.id LIMIT 1"
+            ).first() else { return nil }
+            let user = try Self.user(from: row)
+            guard let account = try await sql.raw("SELECT * FROM accounts WHERE id = \(bind: user.accountID.uuid)").first() else { return nil }
+            return Caller(user: user, account: try Self.account(from: account))
+        }
+    }
+
     /// Replaces a user's key pair.
     public func setKeys(_ keys: UserKeys, for userID: UserID) async throws {
         try await database.write { sql in

@@ -26,6 +26,9 @@ struct AccessService: Sendable {
         )
         do {
             return try await provider.grantAccess(to: volume.descriptor, for: host.descriptor, in: pool.descriptor(details: details))
+        } catch let error as LunarError where error.code == .resourceUnavailable {
+            // The storage was never reached: nothing was granted, and the record goes.
+            try await VolumeService.undo(error) { try await store.removeGrant(volume: volume.id, host: host.id) }
         } catch {
             // A lost answer may hide a grant made: the storage takes it back (a no-op when it was
             // not made) before the record goes. If the storage cannot be reached for that, the

@@ -18,6 +18,8 @@ public struct LunarError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unsupportedAction = Code(rawValue: 432)
         /// Anything the server did not expect.
         public static let internalError = Code(rawValue: 530)
+        /// A sign-in that failed (CloudStack's ACCOUNT_ERROR).
+        public static let accountError = Code(rawValue: 531)
         /// Capacity is exhausted (placement).
         public static let insufficientCapacity = Code(rawValue: 533)
         /// A resource the call needs cannot be reached now (a storage node that does not answer):

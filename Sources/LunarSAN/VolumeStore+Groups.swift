@@ -67,9 +67,21 @@ extension VolumeStore {
         let before = Self.accessPairs(groups)
         try changeGroups(change)
         let lost = before.subtracting(Self.accessPairs(groups))
-        var fenced = 0
+        // Each fence is recorded while under way: a revoke of the same pair arriving meanwhile
+        // (this actor is reentrant across the await) waits for it instead of answering at once.
+        var tasks: [(key: String, task: Task<Int, Never>)] = []
         for pair in lost {
-            fenced += await sessions?.fence(target: Self.iqn(configuration.iqnPrefix, pair.volume), initiator: pair.initiator) ?? 0
+            let key = Self.fenceKey(volume: pair.volume, initiator: pair.initiator)
+            let target = Self.iqn(configuration.iqnPrefix, pair.volume)
+            let sessions = self.sessions
+            let task = Task { await sessions?.fence(target: target, initiator: pair.initiator) ?? 0 }
+            fencesUnderWay[key] = task
+            tasks.append((key, task))
+        }
+        var fenced = 0
+        for (key, task) in tasks {
+            fenced += await task.value
+            fencesUnderWay[key] = nil
         }
         if !lost.isEmpty {
             logger.info(
@@ -80,6 +92,13 @@ extension VolumeStore {
                 ]
             )
         }
+    }
+
+    static func fenceKey(volume: String, initiator: String) -> String { volume + "\n" + initiator }
+
+    /// Waits for a fence of this pair that another call started, if one is under way.
+    func awaitFence(volume: String, initiator: String) async {
+        if let task = fencesUnderWay[Self.fenceKey(volume: volume, initiator: initiator)] { _ = await task.value }
     }
 
     func groupNotFound(_ name: String) -> SANError { SANError(.groupNotFound, "no access group named \(name)") }

@@ -33,6 +33,8 @@ public actor VolumeStore {
     var accounts: [String: SANAccount] = [:]
     /// Whether the last capacity reading found the disk's free space low (warned once per crossing).
     var freeSpaceLow = false
+    /// Fences under way, by volume and initiator (see `revokingChange`).
+    var fencesUnderWay: [String: Task<Int, Never>] = [:]
     nonisolated let secrets: SecretBox
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
@@ -281,6 +283,8 @@ public actor VolumeStore {
             throw SANError(.grantedByGroup, "\(initiator) reaches volume \(name) through group(s) \(others.joined(separator: ", ")); remove it there")
         }
         guard groups[automatic]?.initiators.contains(normalized) == true else {
+            // Taken away already, perhaps by a revoke still fencing: "not found" only once fenced.
+            await awaitFence(volume: name, initiator: normalized)
             throw SANError(.notFound, "\(initiator) is not allowed on volume \(name)")
         }
         try await revokingChange { $0[automatic]?.initiators.remove(normalized) }

@@ -87,7 +87,9 @@ public struct LunarStorageProvider: StorageProvider {
             return try await translate(action) {
                 do {
                     return try await body()
-                } catch LunarClientError.san(404, _, _) {
+                } catch LunarClientError.san(404, let code, _) where notFoundCodes.contains(code) {
+                    // Only the SAN's own "no such thing": a bare 404 (an old node without the
+                    // route, a proxy) is a failure, never taken for "already revoked".
                     throw NotFound()
                 }
             }
@@ -97,6 +99,9 @@ public struct LunarStorageProvider: StorageProvider {
     }
 
     struct NotFound: Error {}
+
+    /// The SAN's error codes that mean "nothing there".
+    static let notFoundCodes: Set<String> = ["not_found", "volume_not_found", "account_not_found"]
 
     // MARK: Lifecycle
 

@@ -17,7 +17,7 @@ struct VMStateMachineTests {
     static let events: [VMEvent] = [
         .startRequested(host: a), .startRequested(host: c), .started, .startRolledBack, .stopRequested, .stopRefused, .stopped,
         .migrationRequested(destination: b), .migrationRequested(destination: a), .migrationCompleted, .migrationRolledBack,
-        .restartRequested, .fenceFailed, .fenced, .recovered, .lost, .destroyed,
+        .restartRequested, .fenceFailed, .cutOverFenceFailed, .fenced, .recovered, .lost, .destroyed,
     ]
 
     /// The expected next position, or nil when the event must be refused.
@@ -38,6 +38,7 @@ struct VMStateMachineTests {
         case (.running, .restartRequested): return VMPosition(state: .starting, host: p.host)
         case (.starting, .fenceFailed), (.stopping, .fenceFailed), (.migrating, .fenceFailed), (.running, .fenceFailed), (.error, .fenceFailed):
             return VMPosition(state: .error, host: p.host, migrationHost: p.migrationHost)
+        case (.migrating, .cutOverFenceFailed): return VMPosition(state: .error, host: p.migrationHost, migrationHost: p.host)
         case (.error, .fenced): return VMPosition(state: .stopped)
         case (.error, .recovered): return p.host == nil ? nil : VMPosition(state: .running, host: p.host)
         case (.running, .lost), (.starting, .lost), (.stopping, .lost), (.migrating, .lost), (.error, .lost), (.stopped, .lost):

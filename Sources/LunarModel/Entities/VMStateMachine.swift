@@ -49,6 +49,9 @@ public enum VMEvent: Sendable, Hashable, CustomStringConvertible {
     /// A fence did not take: the VM goes to Error keeping the hosts that may still reach its
     /// disks, and stays there until they are fenced (`fenced`).
     case fenceFailed
+    /// The destination runs the migrated VM but the source could not be fenced: Error, with the
+    /// destination as its host and the source kept as the host still to fence.
+    case cutOverFenceFailed
     /// Every host the VM in Error held was fenced: it is Stopped.
     case fenced
     /// The VM in Error still runs on its host, and every other host it held was fenced: Running there.
@@ -72,6 +75,7 @@ public enum VMEvent: Sendable, Hashable, CustomStringConvertible {
         case .migrationRolledBack: "roll a migration back"
         case .restartRequested: "restart in place"
         case .fenceFailed: "record a failed fence"
+        case .cutOverFenceFailed: "record a cut-over whose source was not fenced"
         case .fenced: "record a fence"
         case .recovered: "recover in place"
         case .lost: "record it lost"
@@ -129,6 +133,8 @@ public enum VMStateMachine {
             return VMPosition(state: .starting, host: p.host)
         case (.starting, .fenceFailed), (.stopping, .fenceFailed), (.migrating, .fenceFailed), (.running, .fenceFailed), (.error, .fenceFailed):
             return VMPosition(state: .error, host: p.host, migrationHost: p.migrationHost)
+        case (.migrating, .cutOverFenceFailed):
+            return VMPosition(state: .error, host: p.migrationHost, migrationHost: p.host)
         case (.error, .fenced):
             return VMPosition(state: .stopped)
         case (.error, .recovered) where p.host != nil:

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import LunarModel
 
@@ -11,6 +12,8 @@ public struct APIDispatcher: Sendable {
         public var body: String
         /// The error text, for the `X-Description` header.
         public var errorDescription: String?
+        /// `Set-Cookie` values (a login's session).
+        public var cookies: [String] = []
     }
 
     let server: ServerContext
@@ -33,6 +36,7 @@ public struct APIDispatcher: Sendable {
             if let format = parameters["response"], format.lowercased() != "json" {
                 throw LunarError(.parameterError, "response=\(format.prefix(16)) is not supported; Lunar answers response=json only")
             }
+            if commandName?.lowercased() == "login" { return try await login(parameters, key: responseKey) }
             let caller = try await authenticator.authenticate(raw, parameters: parameters)
             logger[metadataKey: "api.user"] = .string(caller.user.username)
             guard let commandName, !commandName.isEmpty else {
@@ -61,6 +65,33 @@ public struct APIDispatcher: Sendable {
             logger.error("api request failed", metadata: ["error.type": .string(String(describing: type(of: error))), "error": .string("\(error)")])
             return Self.errorResponse(LunarError(.internalError, "Internal error executing command, please contact your system administrator"), key: responseKey)
         }
+    }
+
+    /// CloudStack's `login`: username and password (domain `/` or `ROOT`, the only one) → a session
+    /// key in the reply and in cookies, as CloudStack's UI gets it. Later calls carry the key as the
+    /// `sessionkey` parameter instead of a signature. A wrong name or password is 531, told apart
+    /// by nothing.
+    func login(_ parameters: APIParameters, key: String) async throws -> Response {
+        let username = parameters["username"] ?? ""
+        let domain = parameters["domain"].map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "/")) } ?? ""
+        guard !username.isEmpty, username.count <= 255, let password = parameters["password"], password.count <= 1024,
+            domain.isEmpty || domain.uppercased() == Domain.root.name,
+            let user = try await server.store.authenticate(username: username, password: password),
+            user.state == .enabled, let account = try await server.store.account(user.accountID), account.state == .enabled
+        else {
+            throw LunarError(.accountError, csErrorCode: 4290, "Failed to authenticate user \(username.prefix(64)) in domain \(domain.isEmpty ? "/" : domain.prefix(64)); please provide valid credentials")
+        }
+        let session = try await server.store.createSession(for: user.id)
+        let body = JSONObject([
+            "username": user.username.json, "userid": user.id.uuid.json, "domainid": Domain.rootID.uuid.json, "account": account.name.json,
+            "firstname": user.firstName.json, "lastname": user.lastName.json, "type": String(account.kind.rawValue).json,
+            "timeout": String(Store.sessionTimeoutSeconds).json, "registered": "false", "sessionkey": session.json,
+        ])
+        let cookie = "; Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Store.sessionTimeoutSeconds)"
+        return Response(
+            status: 200, body: JSONObject([key: .object(body)]).serialized, errorDescription: nil,
+            cookies: ["sessionkey=\(session)" + cookie, "userid=\(user.id.uuid)" + cookie]
+        )
     }
 
     static func errorResponse(_ error: LunarError, key: String) -> Response {

@@ -10,6 +10,14 @@ struct Authenticator: Sendable {
 
     /// - Parameter raw: the parameters exactly as received (names in their original case).
     func authenticate(_ raw: [(name: String, value: String)], parameters: APIParameters) async throws -> Caller {
+        // A signed-in page (CloudStack's UI) sends its session key instead of a signature.
+        if parameters["apikey"] == nil, let session = parameters["sessionkey"] {
+            guard let caller = try await store.sessionCaller(session) else {
+                throw LunarError(.unauthorized, "unable to verify user credentials: the session has ended or expired; sign in again")
+            }
+            guard caller.user.state == .enabled, caller.account.state == .enabled else { throw LunarError(.unauthorized, "the user or account is disabled") }
+            return caller
+        }
         guard let apiKey = parameters["apikey"], !apiKey.isEmpty, apiKey.count <= 512,
             let signature = parameters["signature"], !signature.isEmpty
         else { throw Self.refusal }

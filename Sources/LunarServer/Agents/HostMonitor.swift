@@ -29,6 +29,8 @@ final class HostMonitor: Service, Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.settleOrphans() }
             group.addTask { await self.reconcileAtStart() }
+            // Retrying failed fences runs beside the watch: a slow one never holds up detection.
+            group.addTask { await self.refenceLoop() }
             await watch()
             group.cancelAll()
         }
@@ -69,19 +71,28 @@ final class HostMonitor: Service, Sendable {
         }
     }
 
+    /// Every ten beats: fence again what a failed fence left (VMs in Error, grants nothing justifies).
+    func refenceLoop() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await server.clock.sleep(for: interval * 10)
+            } catch {
+                return  // cancelled: the server is stopping
+            }
+            await Self.refence(server: server)
+        }
+    }
+
     /// The HA watch: every beat, each host's silence is checked against the threshold.
     func watch() async {
         let started = ContinuousClock.now
         var silentSince: [HostID: ContinuousClock.Instant] = [:]
-        var beats = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await server.clock.sleep(for: interval)
             } catch {
                 break  // cancelled: the server is stopping
             }
-            beats += 1
-            if beats % 10 == 0 { await Self.refence(server: server) }
             let hosts: [LunarModel.Host]
             do {
                 hosts = try await server.store.allHosts()
@@ -178,6 +189,14 @@ final class HostMonitor: Service, Sendable {
                 return
             }
             guard vm.haEnabled else { return }
+            // A disk on unmanaged storage (`local`) cannot be fenced: the lost host may still be
+            // writing it, so the VM is not started elsewhere.
+            for volume in volumes {
+                if let poolID = volume.poolID, let pool = try await server.store.storagePool(poolID), !pool.isManaged {
+                    server.logger.error("HA does not restart a VM with a disk on unmanaged storage (it cannot be fenced)", metadata: ["vm.id": .string(vm.id.uuid), "pool": .string(pool.name)])
+                    return
+                }
+            }
             try await submitRestart(vm, server: server)
         } catch {
             server.logger.error("HA could not recover a VM", metadata: ["vm.id": .string(vm.id.uuid), "error": .string("\(error)")])
@@ -195,6 +214,8 @@ final class HostMonitor: Service, Sendable {
                     guard let current = try await server.store.virtualMachine(vm.id), current.state == .error else { return }
                     let settled = try await VMRecovery(server: server).settle(current)
                     server.logger.notice("fenced a VM left in Error by a failed fence", metadata: ["vm.id": .string(vm.id.uuid), "vm.state": .string(settled.state.rawValue)])
+                    // An HA VM that had to be stopped starts again elsewhere (the job waits for this turn).
+                    if settled.state == .stopped, settled.haEnabled { try await submitRestart(settled, server: server) }
                 }
             }
         } catch {
@@ -212,9 +233,12 @@ final class HostMonitor: Service, Sendable {
                 if let job = grant.jobID, let jobID = JobID(job), try await server.store.job(jobID)?.status == .pending { continue }
                 guard let volume = try await server.store.volume(grant.volumeID), let host = try await server.store.host(grant.hostID) else { continue }
                 @Sendable func unjustified() async throws -> Bool {
+                    // Read again: an attach may have recorded a new grant for the same host since.
                     guard let current = try await server.store.volume(grant.volumeID),
-                        try await server.store.grants(volume: grant.volumeID, host: grant.hostID).isEmpty == false
+                        let now = try await server.store.grants(volume: grant.volumeID, host: grant.hostID).first
                     else { return false }
+                    if now.jobID == VolumeGrant.administrative { return false }
+                    if let job = now.jobID, let jobID = JobID(job), try await server.store.job(jobID)?.status == .pending { return false }
                     guard let vmID = current.virtualMachineID, let vm = try await server.store.virtualMachine(vmID) else { return true }
                     return vm.hostID != grant.hostID && vm.migrationHostID != grant.hostID
                 }

@@ -38,7 +38,11 @@ public enum LunarServerApp {
         let password = Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let (rootKeys, created) = try await store.bootstrapRootAdmin(password: password)
         try folder.writeJSON(rootKeys, to: LunarEndpoints.adminKeysFileName, permissions: 0o600)
-        if created { logger.info("created the root admin account", metadata: ["file": .string(folder.file(LunarEndpoints.adminKeysFileName))]) }
+        if created {
+            // The console's sign-in (user `admin`): the generated password, readable by its owner only.
+            try folder.write(Data((password + "\n").utf8), to: "admin-password", permissions: 0o600)
+            logger.info("created the root admin account", metadata: ["file": .string(folder.file(LunarEndpoints.adminKeysFileName))])
+        }
 
         let jobs = JobRunner(
             store: store, logger: logger,
@@ -160,6 +164,7 @@ public enum LunarServerApp {
             )
         }
         var headers: HTTPFields = [.contentType: "application/json; charset=UTF-8"]
+        for cookie in response.cookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }
         if let description = response.errorDescription {
             // Header values cannot carry line breaks or non-ASCII safely.
             headers[descriptionHeader] = String(description.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? Character($0) : "?" })

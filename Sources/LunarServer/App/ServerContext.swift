@@ -17,6 +17,9 @@ public struct ServerContext: Sendable {
     public let agentHeartbeatMilliseconds: Int
     /// One flow at a time per VM.
     public let vmLocks = VMLocks()
+    /// One attach or detach at a time per volume (taken before the VM's turn, never after), so
+    /// two VMs cannot both pass the "not attached" check for one volume.
+    public let volumeLocks = KeyedAsyncLock<VolumeID>()
     /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
     let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
 }

@@ -2,7 +2,7 @@ import LunarModel
 
 /// `createAccount`, `listAccounts`, `deleteAccount`, `listUsers`, `registerUserKeys`, `getUserKeys`.
 enum AccountCommands {
-    static let all: [APICommand] = [createAccount, listAccounts, deleteAccount, listUsers, registerUserKeys, getUserKeys]
+    static let all: [APICommand] = [login, logout, createAccount, listAccounts, deleteAccount, listUsers, registerUserKeys, getUserKeys]
 
     static let accountFields = [
         APIResponseField("id", "the id of the account"), APIResponseField("name", "the name of the account"),
@@ -199,5 +199,38 @@ enum AccountCommands {
             }
             return .object(name: "userkeys", keys.response)
         }
+    )
+
+    /// CloudStack's `logout`: ends the session whose key the call carries (`login` itself is
+    /// answered by the dispatcher, before any credentials). Keys and signatures have no session.
+    static let logout = APICommand(
+        name: "logout",
+        description: "Ends the session of a signed-in caller (login starts one)",
+        access: .anyUser,
+        parameters: [APIParameter("sessionkey", .string, "The session (sent by signed-in pages)")],
+        responseName: "logout",
+        responseFields: [APIResponseField("description", "success")],
+        execution: .sync { call in
+            if let session = call.parameters["sessionkey"] { try await call.server.store.endSession(session) }
+            return .fields(JSONObject(["description": "success"]))
+        }
+    )
+
+    /// Declared for `listApis` and parameter checks; the dispatcher answers it before any
+    /// credentials are asked for (`APIDispatcher.login`).
+    static let login = APICommand(
+        name: "login",
+        description: "Signs a user in with username and password; answers a session key (also set as a cookie) that later calls send as sessionkey",
+        access: .anyUser,
+        parameters: [
+            APIParameter("username", .string, required: true, "The user"), APIParameter("password", .string, required: true, "The password"),
+            APIParameter("domain", .string, "The domain path (/ or ROOT, the only domain)"), APIParameter("domainid", .string, "Ignored"),
+        ],
+        responseName: "login",
+        responseFields: [
+            APIResponseField("sessionkey", "the session, sent as sessionkey by later calls"), APIResponseField("userid", "the user"),
+            APIResponseField("username", "the user's name"), APIResponseField("account", "its account"), APIResponseField("timeout", "seconds of idleness a session lasts"),
+        ],
+        execution: .sync { _ in throw LunarError(.internalError, "login is answered before authentication") }
     )
 }

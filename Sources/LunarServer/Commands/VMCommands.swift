@@ -314,8 +314,10 @@ enum VMCommands {
                 throw LunarError.invalidParameter("deviceid", value: "\(deviceID)", reason: "must be 1 to \(VMService.maximumDeviceID)")
             }
             return JobPlan(instanceType: "Volume", instanceID: volume.id.uuid) { context in
-                let attached = try await call.server.vmLocks.withLock(vm.id) {
-                    try await VMService(server: call.server).attach(volume.id, to: vm.id, deviceID: deviceID, context: context)
+                let attached = try await call.server.volumeLocks.withLock(volume.id) {
+                    try await call.server.vmLocks.withLock(vm.id) {
+                        try await VMService(server: call.server).attach(volume.id, to: vm.id, deviceID: deviceID, context: context)
+                    }
                 }
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(attached, names: &names))])
@@ -331,7 +333,8 @@ enum VMCommands {
             if let vm = try await call.server.store.virtualMachine(vmID), let hostID = vm.hostID, let host = try await call.server.store.host(hostID),
                 try await call.server.store.grants(volume: volumeID, host: hostID).isEmpty == false
             {
-                try await call.server.vmLocks.withLock(vmID) {
+                try await call.server.volumeLocks.withLock(volumeID) {
+                  try await call.server.vmLocks.withLock(vmID) {
                     let recovery = VMRecovery(server: call.server)
                     if try await recovery.waitForAgent(hostID) { await recovery.courtesy(.detachVolume(vm: vmID, volume: volumeID), on: hostID) }
                     do {
@@ -339,6 +342,7 @@ enum VMCommands {
                     } catch let failure as FenceError {
                         throw failure.apiError("the attach was interrupted by a server restart; its grant stays recorded until the storage answers")
                     }
+                  }
                 }
             }
             throw LunarError(.internalError, "the attach was interrupted by a server restart and has been undone; attach again")
@@ -355,13 +359,7 @@ enum VMCommands {
         execution: .async { call in
             let volume = try await VolumeCommands.ownedVolume(call)
             return JobPlan(instanceType: "Volume", instanceID: volume.id.uuid) { context in
-                let detach: @Sendable () async throws -> Volume = { try await VMService(server: call.server).detach(volume.id, context: context) }
-                let detached: Volume
-                if let vmID = volume.virtualMachineID {
-                    detached = try await call.server.vmLocks.withLock(vmID, detach)
-                } else {
-                    detached = try await detach()
-                }
+                let detached = try await lockedDetach(volume.id, server: call.server, context: context)
                 var names = NameCache(store: call.server.store)
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
             }
@@ -375,9 +373,19 @@ enum VMCommands {
                 // Give the agent its time to come back; without it the fence still detaches.
                 _ = try await VMRecovery(server: call.server).waitForAgent(hostID)
             }
-            let detached = try await VMService(server: call.server).detach(volumeID, context: context)
+            let detached = try await lockedDetach(volumeID, server: call.server, context: context)
             var names = NameCache(store: call.server.store)
             return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
         }
     )
+
+    /// Detaches holding the volume's turn, then the turn of the VM it is attached to *now* (read
+    /// under the volume's lock, so it cannot change underneath).
+    static func lockedDetach(_ volumeID: VolumeID, server: ServerContext, context: JobContext) async throws -> Volume {
+        try await server.volumeLocks.withLock(volumeID) {
+            let detach: @Sendable () async throws -> Volume = { try await VMService(server: server).detach(volumeID, context: context) }
+            guard let vmID = try await server.store.volume(volumeID)?.virtualMachineID else { return try await detach() }
+            return try await server.vmLocks.withLock(vmID, detach)
+        }
+    }
 }

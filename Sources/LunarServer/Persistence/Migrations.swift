@@ -1,6 +1,23 @@
 /// Every schema change, in order. Append only.
 public enum Migrations {
-    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached, vmFenceHost]
+    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached, vmFenceHost, sessions]
+
+    /// Sign-in sessions of CloudStack's `login` (any server sharing the database accepts them):
+    /// only a hash of the key is kept, with its expiry.
+    static let sessions = Migration(
+        name: "0007_sessions",
+        statements: [
+            """
+            CREATE TABLE sessions (
+                key_hash TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                created BIGINT NOT NULL,
+                expires BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX sessions_expires ON sessions (expires)",
+        ]
+    )
 
     /// A second host a VM may still reach its disks from outside a migration (a destination whose
     /// fence failed, kept in Error or Stopping until fenced). `migration_host_id` stays Migrating's.

@@ -65,6 +65,11 @@ struct FlowSteps: Sendable {
         return result
     }
 
+    /// Keeps an undo for work done before the flow began (a restart in place holds its grants).
+    mutating func keep(undo: (name: String, critical: Bool, body: @Sendable () async throws -> Void)) {
+        undos.append(Undo(name: undo.name, critical: undo.critical, body: undo.body))
+    }
+
     /// Undoes every step kept so far, newest first. Throws the first fence that failed.
     mutating func rollback() async throws {
         var fenceFailure: (any Error)?

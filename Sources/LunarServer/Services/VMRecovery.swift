@@ -23,7 +23,7 @@ struct VMRecovery: Sendable {
         switch vm.state {
         case .starting:
             guard let hostID = vm.hostID, let host = try await store.host(hostID) else { break }
-            if try await report(of: vm.id, on: hostID)?.state == .running {
+            if try await ask(vm.id, on: hostID).isRunning {
                 _ = try await service.grantAll(volumes, vm: vm, to: host, reason: .start, jobID: nil)
                 return try await store.transitionVirtualMachine(vm.id, .started)
             }
@@ -36,7 +36,7 @@ struct VMRecovery: Sendable {
             let hostID = vm.hostID!
             let others = try await hostsOf(vm).filter { $0.id != hostID }
             try await fenceOrRecord(vm, volumes, others)
-            if try await report(of: vm.id, on: hostID)?.state == .running, let host = try await store.host(hostID) {
+            if try await ask(vm.id, on: hostID).isRunning, let host = try await store.host(hostID) {
                 _ = try await service.grantAll(volumes, vm: vm, to: host, reason: .start, jobID: nil)
                 return try await store.transitionVirtualMachine(vm.id, .recovered, fenced: Set(others.map(\.id)))
             }
@@ -53,14 +53,20 @@ struct VMRecovery: Sendable {
             guard let sourceID = vm.hostID, let source = try await store.host(sourceID), let destinationID = vm.migrationHostID,
                 let destination = try await store.host(destinationID)
             else { break }
-            if try await report(of: vm.id, on: destinationID)?.state == .running {
+            let atDestination = try await ask(vm.id, on: destinationID)
+            if atDestination.isRunning {
                 // The hand-over happened: finish the cut-over.
                 await courtesy(.stopVM(vm.id), on: sourceID)
                 try await fenceOrRecord(vm, volumes, [source])
                 return try await store.transitionVirtualMachine(vm.id, .migrationCompleted, fenced: [sourceID])
             }
-            // Not running there, or the destination cannot tell: it is stopped and fenced
-            // before the source may resume, so the two never write at once.
+            if case .silent = atDestination {
+                // It may run there and have written: the source's older state must never resume.
+                try await fenceOrRecord(vm, volumes, [destination, source])
+                return try await store.transitionVirtualMachine(vm.id, .lost, fenced: [sourceID, destinationID])
+            }
+            // Not running there: it is stopped and fenced before the source may resume, so the
+            // two never write at once.
             await courtesy(.cancelMigration(vm.id), on: destinationID)
             try await fenceOrRecord(vm, volumes, [destination])
             // The source may hold the VM (paused mid-hand-over, or still busy handing it over):
@@ -118,19 +124,32 @@ struct VMRecovery: Sendable {
         }
     }
 
-    /// What the host says of the VM: its report, `.some(nil)` folded to nil when it does not
-    /// run it, and nil too when the host cannot be asked (callers then fence it).
-    func report(of id: VirtualMachineID, on host: HostID) async throws -> VMReport? {
+    /// What a host says of a VM.
+    enum HostAnswer {
+        case runs(VMReport)
+        case absent
+        /// The host could not be asked.
+        case silent
+
+        var isRunning: Bool {
+            if case .runs(let report) = self { return report.state == .running }
+            return false
+        }
+    }
+
+    /// Asks the host (a few times) what it holds of the VM; `.silent` when it cannot be asked
+    /// (callers then fence it, and never take silence for "not there").
+    func ask(_ id: VirtualMachineID, on host: HostID) async throws -> HostAnswer {
         for attempt in 1...attempts {
-            guard try await waitForAgent(host) else { return nil }
+            guard try await waitForAgent(host) else { return .silent }
             do {
-                return try await agents.call(.checkVMs, on: host).vms.first { $0.id == id }
+                return try await agents.call(.checkVMs, on: host).vms.first { $0.id == id }.map(HostAnswer.runs) ?? .absent
             } catch let error as AgentCallError where !error.isRefusal {
                 server.logger.notice("a host did not answer CheckVMs; asking again", metadata: ["attempt": .stringConvertible(attempt), "error": .string("\(error)")])
                 try await server.clock.sleep(for: .milliseconds(500))
             }
         }
-        return nil
+        return .silent
     }
 
     /// Waits (at most `agentWait`) for the host's agent to be connected; false when it is not.

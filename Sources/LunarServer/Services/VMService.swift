@@ -33,6 +33,11 @@ struct VMService: Sendable {
         let id = vm.id
         _ = try await store.transitionVirtualMachine(id, event)
         var flow = FlowSteps(context: context, logger: server.logger)
+        if case .restartRequested = event {
+            // Restarted in place, the host holds its grants already: whatever fails, fence them.
+            let held = try await store.volumes(of: id)
+            flow.keep(undo: fenceStep(held, host))
+        }
         do {
             let volumes = try await placeAll(try await store.volumes(of: id), cluster: host.clusterID, context: context)
             let spec = try await flow.step("grant \(host.name)", undo: fenceStep(volumes, host), uncertain: true) {
@@ -228,7 +233,23 @@ struct VMService: Sendable {
                 try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
             }
             guard let state = moved.migrationState else { throw LunarError(.internalError, "the source handed over no VM state") }
-            _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
+            do {
+                _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
+            } catch {
+                // A lost answer may hide a destination that runs (and writes): the source must
+                // never resume then. Ask; if it runs, cut over; if nobody can tell, fence both.
+                switch try await stillRuns(id, on: destinationID) {
+                case true?:
+                    server.logger.notice("the destination runs the VM although its answer was lost: cutting over", metadata: ["vm.id": .string(id.uuid)])
+                case false?:
+                    throw error
+                case nil:
+                    try await lose(id)
+                    throw Settled(error: LunarError(.internalError, "\(Self.apiError(error)); the destination cannot tell whether it runs the VM, so both hosts were fenced and the VM is Stopped"))
+                }
+            }
+        } catch let settled as Settled {
+            throw settled.error
         } catch {
             try await undo(&flow, vm: id, failure: error, event: .migrationRolledBack, fenced: [destinationID])
         }
@@ -242,10 +263,15 @@ struct VMService: Sendable {
         do {
             try await step(context, "fence \(source.name)") { try await fence(volumes, from: source) }
         } catch {
-            _ = try await store.transitionVirtualMachine(id, .fenceFailed)
+            _ = try await store.transitionVirtualMachine(id, .cutOverFenceFailed)
             throw FenceError.wrap(error).apiError("the VM runs on \(destination.name) but is in Error until \(source.name) is fenced")
         }
         return try await store.transitionVirtualMachine(id, .migrationCompleted, fenced: [sourceID])
+    }
+
+    /// A failure already settled (hosts fenced, state recorded): thrown past the flow's undo.
+    struct Settled: Error {
+        let error: LunarError
     }
 
     /// Undoes a failed flow on `vm` and records how it ended: `event` once every undo took, Error

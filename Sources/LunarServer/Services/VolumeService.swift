@@ -63,6 +63,11 @@ struct VolumeService: Sendable {
         do {
             let provider = try server.providers.require(pool.provider)
             try await provider.deleteVolume(volume.descriptor, in: pool.descriptor(details: details))
+        } catch let error as LunarError where error.code == .internalError {
+            // The storage took the request and did not answer (or failed in its own way): it may
+            // be gone. The volume stays Destroy, listed and holding its capacity; deleting it again
+            // finishes it (a volume the storage no longer has counts as deleted).
+            throw LunarError(.internalError, "\(error.text); the volume stays Destroy, delete it again")
         } catch {
             // Nothing was deleted (an unreachable SAN, a refusal): undo the intent, so the volume
             // is listed as before and can be deleted later. If even that write fails, the volume

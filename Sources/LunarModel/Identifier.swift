@@ -34,9 +34,9 @@ public struct Identifier<Entity>: Hashable, Sendable, Codable, CustomStringConve
         return Self(uuid)
     }
 
-    /// A fresh random identifier.
+    /// A fresh random identifier (from the simulation's seeded generator inside one).
     public static func random() -> Self {
-        var generator = SystemRandomNumberGenerator()
+        var generator = DeterministicGenerator()
         return random(using: &generator)
     }
 

@@ -156,6 +156,6 @@ public actor AgentCommandHandler {
     /// then lost, which the server handles): the work runs in its own task, awaited here.
     func serially<T: Sendable>(_ id: VirtualMachineID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let turns = self.turns
-        return try await Task { try await turns.withLock(id, body) }.value
+        return try await Deterministic.throwingTask { try await turns.withLock(id, body) }.value
     }
 }

@@ -100,7 +100,7 @@ actor SimulatedVM {
         let blocksPerLane = blocksPerLane(on: physical)
         guard blocksPerLane > 0 else { return }
         lanes[volumeID] = (0..<max(1, spec.workload.queueDepth)).map { lane in
-            Task { await self.journal(on: physical, lane: lane, blocksPerLane: blocksPerLane) }
+            Deterministic.task { await self.journal(on: physical, lane: lane, blocksPerLane: blocksPerLane) }
         }
     }
 

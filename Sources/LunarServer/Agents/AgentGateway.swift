@@ -9,7 +9,8 @@ public actor AgentGateway {
         let token: UInt64
         let send: @Sendable (AgentMessage) -> Void
         var pending: [UInt64: CheckedContinuation<AgentAnswer, any Error>] = [:]
-        var lastHeard: ContinuousClock.Instant
+        /// When it was last heard, on `readings`.
+        var lastHeard: Duration
     }
 
     var sessions: [HostID: Session] = [:]
@@ -19,10 +20,13 @@ public actor AgentGateway {
     let timeoutScale: Double
     /// What command timeouts sleep on.
     let clock: any Clock<Duration>
+    /// The same clock, read for "last heard".
+    let readings: ClockReader
 
     public init(logger: Logger, clock: any Clock<Duration> = ContinuousClock(), timeoutScale: Double = 1) {
         self.logger = logger
         self.clock = clock
+        self.readings = ClockReader(clock)
         self.timeoutScale = timeoutScale
     }
 
@@ -31,7 +35,7 @@ public actor AgentGateway {
         let token = nextID
         nextID += 1
         if let old = sessions.removeValue(forKey: host) { fail(old, AgentCallError.disconnected(host)) }
-        sessions[host] = Session(token: token, send: send, lastHeard: .now)
+        sessions[host] = Session(token: token, send: send, lastHeard: readings.now)
         return token
     }
 
@@ -47,12 +51,12 @@ public actor AgentGateway {
 
     func heard(host: HostID, token: UInt64) {
         guard sessions[host]?.token == token else { return }
-        sessions[host]?.lastHeard = .now
+        sessions[host]?.lastHeard = readings.now
     }
 
     func answer(host: HostID, token: UInt64, id: UInt64, _ answer: AgentAnswer) {
         guard sessions[host]?.token == token, let continuation = sessions[host]?.pending.removeValue(forKey: id) else { return }
-        sessions[host]?.lastHeard = .now
+        sessions[host]?.lastHeard = readings.now
         continuation.resume(returning: answer)
     }
 
@@ -77,7 +81,7 @@ public actor AgentGateway {
 
     /// How long since the host's agent was last heard, or nil when it is not connected.
     public func silence(of host: HostID) -> Duration? {
-        sessions[host].map { ContinuousClock.now - $0.lastHeard }
+        sessions[host].map { readings.now - $0.lastHeard }
     }
 
     /// Sends `command` to the host's agent and returns its result.

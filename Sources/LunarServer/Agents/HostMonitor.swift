@@ -85,8 +85,9 @@ final class HostMonitor: Service, Sendable {
 
     /// The HA watch: every beat, each host's silence is checked against the threshold.
     func watch() async {
-        let started = ContinuousClock.now
-        var silentSince: [HostID: ContinuousClock.Instant] = [:]
+        let clock = ClockReader(server.clock)
+        let started = clock.now
+        var silentSince: [HostID: Duration] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await server.clock.sleep(for: interval)
@@ -105,12 +106,12 @@ final class HostMonitor: Service, Sendable {
                     silentSince[host.id] = nil
                     continue
                 }
-                let since = silentSince[host.id] ?? (host.state == .up ? started : .now)
+                let since = silentSince[host.id] ?? (host.state == .up ? started : clock.now)
                 silentSince[host.id] = since
-                guard ContinuousClock.now - since >= threshold, await server.agents.silence(of: host.id).map({ $0 >= threshold }) ?? true else { continue }
+                guard clock.now - since >= threshold, await server.agents.silence(of: host.id).map({ $0 >= threshold }) ?? true else { continue }
                 // After a server restart, agents come back at their own pace (their back-off
                 // reaches 5 s): a host not heard since the start gets that long too.
-                if await server.agents.silence(of: host.id) == nil, ContinuousClock.now - started < threshold + Self.reconnectGrace { continue }
+                if await server.agents.silence(of: host.id) == nil, clock.now - started < threshold + Self.reconnectGrace { continue }
                 await investigate(host)
             }
         }

@@ -28,61 +28,13 @@ public enum LunarServerApp {
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
-        let folder = DataFolder(path: configuration.dataDirectory)
-        try folder.create()
+        try DataFolder(path: configuration.dataDirectory).create()
         let database = try await Database.openSQLite(path: configuration.resolvedDatabasePath, logger: logger)
-        let secrets = try ServerSecrets.loadOrCreate(path: folder.file(ServerSecrets.fileName))
-        let store = Store(database: database, time: time, secrets: secrets)
-
-        var generator = SystemRandomNumberGenerator()
-        let password = Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) })
-        let (rootKeys, created) = try await store.bootstrapRootAdmin(password: password)
-        try folder.writeJSON(rootKeys, to: LunarEndpoints.adminKeysFileName, permissions: 0o600)
-        if created {
-            // The console's sign-in (user `admin`): the generated password, readable by its owner only.
-            try folder.write(Data((password + "\n").utf8), to: "admin-password", permissions: 0o600)
-            logger.info("created the root admin account", metadata: ["file": .string(folder.file(LunarEndpoints.adminKeysFileName))])
-        }
-
-        let jobs = JobRunner(
-            store: store, logger: logger,
-            limits: .init(maximumUnfinishedJobs: configuration.maximumUnfinishedJobs, maximumConcurrentJobs: configuration.maximumConcurrentJobs),
-            faults: stepFaults
+        let core = try await ServerCore.make(
+            configuration: configuration, database: database, time: time, clock: clock, extraCommands: extraCommands,
+            extraProviders: extraProviders, stepFaults: stepFaults, logger: logger
         )
-        let commands = CommandTable(
-            AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + ConfigurationCommands.all
-                + extraCommands
-        )
-        let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
-        let agents = AgentGateway(logger: logger, clock: clock, timeoutScale: configuration.agentTimeoutScale)
-        let server = ServerContext(
-            store: store, jobs: jobs, time: time, clock: clock, logger: logger, commands: commands, providers: providers, agents: agents,
-            agentHeartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
-            rootKeysChanged: { old, new in
-                // Keep admin-keys.json in step when the key pair it holds is replaced.
-                guard let current = try? folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName), current.apiKey == old.apiKey else {
-                    return
-                }
-                do {
-                    try folder.writeJSON(new, to: LunarEndpoints.adminKeysFileName, permissions: 0o600)
-                } catch {
-                    logger.error("could not update the admin keys file", metadata: ["error": .string("\(error)")])
-                }
-            }
-        )
-        try await AgentToken.ensure(store: store, folder: folder, logger: logger)
-        // VMs a crash left half-way with no job to finish them (an HA restart runs outside jobs).
-        let resumedVMs = Set(try await store.pendingJobs().compactMap { $0.instanceType == "VirtualMachine" ? $0.instanceID : nil })
-        let orphans = try await store.allVirtualMachines().filter { [.starting, .stopping, .migrating].contains($0.state) && !resumedVMs.contains($0.id.uuid) }
-        try await jobs.recover(using: commands, server: server)
-        let monitor = HostMonitor(
-            server: server, heartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
-            missedHeartbeats: configuration.missedHeartbeatsBeforeInvestigation, orphans: orphans.map(\.id)
-        )
-        let endpoint = AgentEndpoint(server: server)
-
-        let dispatcher = APIDispatcher(server: server, commands: commands)
+        let (folder, endpoint, dispatcher) = (core.folder, core.endpoint, core.dispatcher)
         let router = Router(context: BasicRequestContext.self)
         let maximumBodyBytes = configuration.maximumBodyBytes
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
@@ -119,7 +71,7 @@ public enum LunarServerApp {
             router: router,
             server: httpServer,
             configuration: ApplicationConfiguration(address: .hostname(configuration.bindAddress, port: configuration.port), serverName: "Lunar"),
-            services: [DatabaseService(database: database), jobs, monitor],
+            services: [DatabaseService(database: database), core.server.jobs, core.monitor],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 do {

@@ -92,8 +92,9 @@ enum VolumeCommands {
             if poolID != nil, !call.caller.isRootAdmin {
                 throw LunarError.invalidParameter("storageid", value: poolID!.uuid, reason: "only administrators choose the pool")
             }
+            var generator = DeterministicGenerator()
             let volume = Volume(
-                id: .random(), name: p["name"].flatMap { $0.isEmpty ? nil : $0 } ?? "DATA-\(String(Int64.random(in: 100_000...999_999)))",
+                id: .random(), name: p["name"].flatMap { $0.isEmpty ? nil : $0 } ?? "DATA-\(String(Int64.random(in: 100_000...999_999, using: &generator)))",
                 accountID: call.caller.account.id, zoneID: zoneID, diskOfferingID: offering.id, kind: .dataDisk, sizeBytes: sizeBytes,
                 minIOPS: minIOPS, maxIOPS: maxIOPS, hypervisorSnapshotReservePercent: offering.hypervisorSnapshotReservePercent,
                 state: .allocated, poolID: nil, path: nil, provisioningType: offering.provisioningType, rateLimits: offering.rateLimits,

@@ -29,6 +29,8 @@ public final class JobRunner: Service, Sendable {
     let logger: Logger
     let limits: Limits
     let faults: (any StepFaults)?
+    /// What the shutdown grace and waits sleep on.
+    let clock: any Clock<Duration>
     private let unfinished = Mutex(0)
     /// Jobs executing now (not queued).
     private let executing = Mutex(0)
@@ -36,16 +38,22 @@ public final class JobRunner: Service, Sendable {
     /// Waits (at most `limit`) until no job is executing: the server keeps agents connected until
     /// then at shutdown, so running flows finish instead of failing on a closed connection.
     public func waitForRunningJobs(upTo limit: Duration) async {
-        let deadline = ContinuousClock.now + limit
-        while executing.withLock({ $0 }) > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        var waited: Duration = .zero
+        while executing.withLock({ $0 }) > 0, waited < limit {
+            do {
+                try await clock.sleep(for: .milliseconds(20))
+            } catch {
+                return  // cancelled
+            }
+            waited += .milliseconds(20)
         }
     }
     private let stream: AsyncStream<Submission>
     private let continuation: AsyncStream<Submission>.Continuation
 
-    public init(store: Store, logger: Logger, limits: Limits = Limits(), faults: (any StepFaults)? = nil) {
+    public init(store: Store, logger: Logger, limits: Limits = Limits(), faults: (any StepFaults)? = nil, clock: any Clock<Duration> = ContinuousClock()) {
         precondition(limits.maximumConcurrentJobs > 0 && limits.maximumUnfinishedJobs > 0)
+        self.clock = clock
         self.faults = faults
         self.store = store
         self.logger = logger
@@ -104,34 +112,43 @@ public final class JobRunner: Service, Sendable {
     static let shutdownGrace: Duration = .seconds(5)
 
     public func run() async throws {
-        let work = Task {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await submission in stream {
-                    if running >= limits.maximumConcurrentJobs {
-                        await group.next()
-                        running -= 1
-                    }
-                    group.addTask { await self.execute(submission) }
-                    running += 1
+        // The job loop and the shutdown watch are one task group: nothing outlives run().
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.runJobs() }
+            group.addTask {
+                // Shutdown (or cancellation by a failed sibling): take no new jobs, give the
+                // running ones their grace on the injected clock.
+                do {
+                    try await gracefulShutdown()
+                } catch {
+                    // Cancelled: no grace.
                 }
-                await group.waitForAll()
-            }
-        }
-        await withGracefulShutdownHandler {
-            // Cancelled (a sibling service failed): stop taking jobs and cancel the running ones.
-            await withTaskCancellationHandler {
-                await work.value
-            } onCancel: {
                 self.continuation.finish()
-                work.cancel()
+                do {
+                    try await self.clock.sleep(for: Self.shutdownGrace)
+                } catch {
+                    // The jobs finished first (or run() was cancelled).
+                }
             }
-        } onGracefulShutdown: {
-            self.continuation.finish()
-            Task {
-                try? await Task.sleep(for: Self.shutdownGrace)
-                work.cancel()
+            // Whichever ends first: the jobs all finished after the stream ended, or the grace ran
+            // out (then the running jobs are cancelled and stay pending for the next start).
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func runJobs() async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await submission in stream {
+                if running >= limits.maximumConcurrentJobs {
+                    await group.next()
+                    running -= 1
+                }
+                group.addTask { await self.execute(submission) }
+                running += 1
             }
+            await group.waitForAll()
         }
     }
 

@@ -41,7 +41,7 @@ public final class Database: Sendable {
         }
         let database = Database(
             // No query logging: binds include API secrets and password hashes.
-            sql: connection.sql(queryLogLevel: nil),
+            sql: ObservedSQLDatabase(base: connection.sql(queryLogLevel: nil)),
             dialect: .sqlite,
             maximumWaiters: maximumWaiters,
             close: { try await connection.close() }

@@ -67,7 +67,7 @@ struct InvariantChecker: Sendable {
             if isManaged, atStorage != want { problems.append("volume \(name): SAN access \(names(atStorage)), expected \(names(want))") }
         }
         // What the agents have connected.
-        for host in hosts.values where await server.agents.isConnected(host.id) {
+        for host in hosts.values.sorted(by: { $0.name < $1.name }) where await server.agents.isConnected(host.id) {
             let result: AgentResult
             do {
                 result = try await server.agents.call(.checkVMs, on: host.id)

@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import LunarAgent
+import LunarModel
+import LunarServer
+import LunarWire
+
+/// The deterministic simulation's cloud: one server core (in-memory SQLite, no listeners), three
+/// agents connected over memory, the simulated SAN, all on one `SimulationExecutor` thread and a
+/// `ManualClock`. Operations and faults come from one seed; the same seed gives the same trace.
+/// Only touched from the simulation's thread.
+final class DeterministicWorld: @unchecked Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let seed: UInt64
+    let clock: ManualClock
+    let san: SimulatedSAN
+    let core: ServerCore
+    let trace: Trace
+    var random: SplitMix64
+    var agents: [String: Task<Void, Never>] = [:]
+    var services: Task<Void, Never>?
+    var hostIDs: [String: String] = [:]
+    var zoneID = ""
+    var serviceOfferingID = ""
+    var diskOfferingID = ""
+    let faultRate: Double
+    let logger = Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    let directory: String
+
+    init(seed: UInt64, directory: String, clock: ManualClock, san: SimulatedSAN, core: ServerCore, trace: Trace, faultRate: Double) {
+        self.seed = seed
+        self.directory = directory
+        self.clock = clock
+        self.san = san
+        self.core = core
+        self.trace = trace
+        self.faultRate = faultRate
+        self.random = SplitMix64(state: seed)
+    }
+
+    /// Opens the database (outside the simulation's thread: SQLite's opening is not counted work),
+    /// then runs `operations` seeded operations on the simulation's thread and returns the trace.
+    static func run(seed: UInt64, operations: Int, faultRate: Double = 0.08, grantRefusalRate: Double = 0.05) async throws -> [String] {
+        let logger = Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })
+        let database = try await Database.openSQLite(path: nil, logger: logger)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lunar-dsim-\(seed)-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let executor = SimulationExecutor()
+        let clock = ManualClock()
+        let trace = Trace()
+        let outcome: Result<[String], any Error> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    returning: Result {
+                        try executor.run(clock: clock, random: SharedRandom(seed: seed ^ 0xD1CE), limit: .seconds(3_600)) {
+                            var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
+                            configuration.agentTimeoutScale = 0.1
+                            let san = SimulatedSAN(seed: seed, refusalRate: grantRefusalRate)
+                            let core = try await ServerCore.make(
+                                configuration: configuration, database: database, time: ManualTimeFromClock(clock: clock), clock: clock,
+                                extraProviders: [SimulatedStorageProvider(san: san)], logger: logger
+                            )
+                            let world = DeterministicWorld(seed: seed, directory: directory, clock: clock, san: san, core: core, trace: trace, faultRate: faultRate)
+                            do {
+                                try await world.setUp()
+                                try await world.run(operations: operations)
+                            } catch {
+                                await world.tearDown()
+                                throw Failure(description: "\(error)\nsteps:\n\(trace.all.joined(separator: "\n"))")
+                            }
+                            await world.tearDown()
+                            return trace.all
+                        }
+                    }
+                )
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        await database.close()
+        return try outcome.get()
+    }
+
+    // MARK: The API, in process
+
+    func call(_ command: String, _ parameters: [String: String] = [:]) async throws -> JSONObject {
+        var pairs: [(name: String, value: String)] = parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        pairs.append(("command", command))
+        pairs.append(("response", "json"))
+        pairs.append(("apiKey", core.rootKeys.apiKey))
+        pairs.append(("signatureVersion", "3"))
+        pairs.append(("expires", CloudStackDate.format(epochSeconds: core.server.time.nowEpochSeconds() + 600)))
+        pairs.append(("signature", CloudStackSignature.sign(pairs, secretKey: core.rootKeys.secretKey)))
+        let response = await core.dispatcher.dispatch(pairs)
+        guard let inner = try JSONValue.parse(response.body).objectValue?.entries.first?.value.objectValue else {
+            throw Failure(description: "\(command): not a CloudStack reply: \(response.body.prefix(200))")
+        }
+        guard response.status == 200 else {
+            throw LunarError(LunarError.Code(rawValue: response.status), inner["errortext"]?.stringValue ?? "error \(response.status)")
+        }
+        return inner
+    }
+
+    /// Waits (virtual time, bounded) for a job; nil when it succeeded, else its error text.
+    func waitForJob(_ jobID: String) async throws -> String? {
+        // Polls at 50 ms, slowing to 1 s: a job waiting out a timeout costs few polls.
+        var interval = Duration.milliseconds(50)
+        for _ in 0..<1_000 {
+            let job = try await call("queryAsyncJobResult", ["jobid": jobID])
+            switch job["jobstatus"]?.intValue ?? 0 {
+            case 0:
+                try await clock.sleep(for: interval)
+                interval = min(interval * 2, .seconds(1))
+            case 1: return nil
+            default: return job["jobresult"]?["errortext"]?.stringValue ?? "failed"
+            }
+        }
+        throw Failure(description: "job \(jobID) did not finish in 600 virtual seconds")
+    }
+
+    /// Runs an async command to its end; a failed job is an expected outcome under faults.
+    func job(_ command: String, _ parameters: [String: String]) async throws -> String {
+        let reply = try await call(command, parameters)
+        guard let jobID = reply["jobid"]?.stringValue else { return "no job" }
+        if let failure = try await waitForJob(jobID) { return "failed: \(failure.prefix(100))" }
+        return "ok"
+    }
+
+    func until(_ what: String, seconds: Int = 120, _ condition: () async throws -> Bool) async throws {
+        let start = clock.now
+        var interval = Duration.milliseconds(100)
+        while start.duration(to: clock.now) < .seconds(seconds) {
+            if try await condition() { return }
+            try await clock.sleep(for: interval)
+            interval = min(interval * 2, .seconds(1))
+        }
+        throw Failure(description: "\(what) did not happen in \(seconds) virtual seconds")
+    }
+
+    // MARK: The world
+
+    func setUp() async throws {
+        services = Deterministic.task { [core] in
+            do {
+                try await core.runServices()
+            } catch {
+                // Cancelled at teardown.
+            }
+        }
+        zoneID = try await call("createZone", ["name": "z", "networktype": "Advanced", "dns1": "127.0.0.53", "internaldns1": "127.0.0.53"])["zone"]!["id"]!.stringValue!
+        let podID = try await call("createPod", ["name": "p", "zoneid": zoneID, "gateway": "127.0.0.1", "netmask": "255.0.0.0", "startip": "127.0.1.1"])["pod"]!["id"]!.stringValue!
+        _ = try await call("addCluster", ["clustername": "c", "zoneid": zoneID, "podid": podID, "hypervisor": "Simulator", "clustertype": "CloudManaged"])
+        _ = try await call("createStoragePool", ["name": "sim", "zoneid": zoneID, "url": "sim://x", "provider": "sim", "managed": "true", "capacityiops": "1000000"])
+        serviceOfferingID = try await call(
+            "createServiceOffering", ["name": "s", "cpunumber": "1", "cpuspeed": "1000", "memory": "512", "miniops": "10", "maxiops": "100", "offerha": "true"]
+        )["serviceoffering"]!["id"]!.stringValue!
+        diskOfferingID = try await call("createDiskOffering", ["name": "d", "disksize": "1", "miniops": "10", "maxiops": "100"])["diskoffering"]!["id"]!.stringValue!
+        agentToken = try String(contentsOfFile: directory + "/" + LunarEndpoints.agentTokenFileName, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for name in ["h1", "h2", "h3"] { startAgent(name) }
+        try await until("three hosts Up") { try await self.upHosts().count == 3 }
+        for host in try await call("listHosts")["host"]!.arrayValue! { hostIDs[host["name"]!.stringValue!] = host["id"]!.stringValue! }
+    }
+
+    func startAgent(_ name: String) {
+        let initiator = "iqn.2026-11.sim.host:\(name)"
+        var configuration = AgentConfiguration(serverURL: "memory:", token: agentToken, hostName: name, initiatorIQN: initiator)
+        configuration.initialBackoff = .milliseconds(200)
+        let agent = LunarAgentService(
+            configuration: configuration, logger: logger, adaptors: [SimulatedDiskAdaptor(san: san, initiator: initiator)],
+            faults: SeededFaults(seed: seed &* 31 &+ UInt64(name.utf8.last ?? 0), rate: faultRate),
+            transport: MemoryAgentTransport(core: core, host: name, trace: trace), clock: clock
+        )
+        agents[name] = Deterministic.task {
+            do {
+                try await agent.run()
+            } catch {
+                // Cancelled: the host died.
+            }
+        }
+    }
+
+    var agentToken = ""
+
+    func upHosts() async throws -> [String] {
+        (try await call("listHosts")["host"]?.arrayValue ?? []).filter { $0["state"]?.stringValue == "Up" }.compactMap { $0["name"]?.stringValue }
+    }
+
+    func vms() async throws -> [JSONObject] {
+        (try await call("listVirtualMachines", ["listall": "true"])["virtualmachine"]?.arrayValue ?? []).compactMap(\.objectValue)
+    }
+
+    func pick<T>(_ items: [T]) -> T? {
+        items.isEmpty ? nil : items[Int(random.next() % UInt64(items.count))]
+    }
+
+    func run(operations: Int) async throws {
+        for step in 0..<operations {
+            let outcome = try await operate()
+            trace.record("\(step) @\(clock.now.offset.components.seconds)s: \(outcome)")
+            let unfenced = san.state.withLock { $0.unfencedWrites }
+            guard unfenced == 0 else { throw Failure(description: "\(unfenced) writes accepted without access after step \(step)") }
+            try await settle(after: step)
+        }
+    }
+
+    func operate() async throws -> String {
+        let vms = try await vms()
+        let running = vms.filter { $0["state"]?.stringValue == "Running" }
+        let stopped = vms.filter { $0["state"]?.stringValue == "Stopped" }
+        let down = agents.filter { $0.value.isCancelled }.map(\.key).sorted()
+        let alive = agents.filter { !$0.value.isCancelled }.map(\.key).sorted()
+        switch random.next() % 10 {
+        case 0, 1:
+            return "deploy " + (try await job("deployVirtualMachine", ["zoneid": zoneID, "serviceofferingid": serviceOfferingID, "templateid": Template.builtIn.id.uuid, "diskofferingid": diskOfferingID]))
+        case 2:
+            guard let vm = pick(running) else { return "skip" }
+            return "stop \(vm["name"]!.stringValue!) " + (try await job("stopVirtualMachine", ["id": vm["id"]!.stringValue!]))
+        case 3:
+            guard let vm = pick(stopped) else { return "skip" }
+            return "start \(vm["name"]!.stringValue!) " + (try await job("startVirtualMachine", ["id": vm["id"]!.stringValue!]))
+        case 4, 5:
+            guard let vm = pick(running), let host = vm["hostname"]?.stringValue, let target = pick(alive.filter { $0 != host }), let hostID = hostIDs[target] else { return "skip" }
+            return "migrate \(vm["name"]!.stringValue!) → \(target) " + (try await job("migrateVirtualMachine", ["virtualmachineid": vm["id"]!.stringValue!, "hostid": hostID]))
+        case 6:
+            guard let vm = pick(running + stopped) else { return "skip" }
+            let volume = try await call("createVolume", ["zoneid": zoneID, "diskofferingid": diskOfferingID])
+            if let failure = try await waitForJob(volume["jobid"]!.stringValue!) { return "create volume failed: \(failure.prefix(100))" }
+            return "attach to \(vm["name"]!.stringValue!) " + (try await job("attachVolume", ["id": volume["id"]!.stringValue!, "virtualmachineid": vm["id"]!.stringValue!]))
+        case 7:
+            let attached = (try await call("listVolumes", ["listall": "true", "type": "DATADISK"])["volume"]?.arrayValue ?? []).filter { $0["virtualmachineid"] != nil }
+            guard let volume = pick(attached) else { return "skip" }
+            return "detach \(volume["name"]!.stringValue!) " + (try await job("detachVolume", ["id": volume["id"]!.stringValue!]))
+        case 8:
+            // A host dies (only while two others live, so HA has somewhere to go).
+            guard alive.count >= 3, let victim = pick(alive) else { return "skip" }
+            agents[victim]?.cancel()
+            await agents[victim]?.value
+            try await until("host \(victim) fenced Down") {
+                try await self.call("listHosts", ["name": victim])["host"]?.arrayValue?.first?["state"]?.stringValue == "Down"
+            }
+            return "kill \(victim)"
+        default:
+            guard let revived = pick(down) else { return "skip" }
+            startAgent(revived)
+            try await until("host \(revived) Up again") { try await self.upHosts().contains(revived) }
+            return "revive \(revived)"
+        }
+    }
+
+    /// Waits (bounded, virtual time) for the invariant and settled VMs, then asserts them.
+    func settle(after step: Int) async throws {
+        var last: [String] = []
+        for _ in 0..<240 {
+            let result = try await call("checkAccessInvariant")["invariant"]?.objectValue
+            last = result?["violations"]?.arrayValue?.compactMap(\.stringValue) ?? ["no answer"]
+            let unsettled = try await vms().filter { !["Running", "Stopped"].contains($0["state"]?.stringValue ?? "") }
+            if last.isEmpty && unsettled.isEmpty { return }
+            last += unsettled.map { "VM \($0["name"]?.stringValue ?? "?") is \($0["state"]?.stringValue ?? "?")" }
+            try await clock.sleep(for: .milliseconds(500))
+        }
+        throw Failure(description: "the invariant did not hold 120 virtual seconds after step \(step): \(last)")
+    }
+
+    func tearDown() async {
+        for task in agents.values { task.cancel() }
+        for task in agents.values { await task.value }
+        services?.cancel()
+        await services?.value
+    }
+}

@@ -87,6 +87,12 @@ class Lunar:
 
 @pytest.fixture
 def data_dir():
+    # LUNAR_KEEP_DATA=1 keeps the folder (logs of every role beside it) for a post-mortem.
+    if os.environ.get("LUNAR_KEEP_DATA"):
+        directory = tempfile.mkdtemp(prefix="lunar-system-")
+        print(f"data kept in {directory}")
+        yield Path(directory) / "data"
+        return
     with tempfile.TemporaryDirectory(prefix="lunar-system-") as directory:
         yield Path(directory) / "data"
 

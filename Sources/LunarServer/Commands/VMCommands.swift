@@ -114,22 +114,8 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
+        resume: FlowRecovery.resume(.start)
     )
-
-    /// After a server restart: settle a VM its job left in a transitional state, then redo the job's aim.
-    static func resumeVM(
-        _ call: APICall, _ context: JobContext, redo: @escaping @Sendable (VMService, VirtualMachine) async throws -> VirtualMachine
-    ) async throws -> JSONObject {
-        guard let job = try await call.server.store.job(context.jobID), let instance = job.instanceID, let id = VirtualMachineID(instance),
-            let vm = try await call.server.store.virtualMachine(id)
-        else { throw LunarError(.internalError, "the VM of this job no longer exists") }
-        return try await call.server.vmLocks.withLock(id) {
-            let service = VMService(server: call.server)
-            let settled = try await VMRecovery(server: call.server).settle(vm)
-            return try await vmResult(try await redo(service, settled), server: call.server)
-        }
-    }
 
     static let startVirtualMachine = APICommand(
         name: "startVirtualMachine",
@@ -148,7 +134,7 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
+        resume: FlowRecovery.resume(.start)
     )
 
     static let stopVirtualMachine = APICommand(
@@ -167,7 +153,7 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.stop(vm.id, forced: true, context: context) } }
+        resume: FlowRecovery.resume(.stop)
     )
 
     static let rebootVirtualMachine = APICommand(
@@ -188,7 +174,7 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in try await resumeVM(call, context) { service, vm in try await service.start(vm.id, on: nil, context: context) } }
+        resume: FlowRecovery.resume(.start)
     )
 
     static let destroyVirtualMachine = APICommand(
@@ -204,15 +190,7 @@ enum VMCommands {
                 try await call.server.vmLocks.withLock(vm.id) { try await destroy(vm.id, server: call.server, context: context) }
             }
         },
-        resume: { call, context in
-            guard let job = try await call.server.store.job(context.jobID), let instance = job.instanceID, let id = VirtualMachineID(instance) else {
-                throw LunarError(.internalError, "the VM of this job no longer exists")
-            }
-            return try await call.server.vmLocks.withLock(id) {
-                if let vm = try await call.server.store.virtualMachine(id) { _ = try await VMRecovery(server: call.server).settle(vm) }
-                return try await destroy(id, server: call.server, context: context)
-            }
-        }
+        resume: FlowRecovery.resume(.destroy)
     )
 
     static func destroy(_ id: VirtualMachineID, server: ServerContext, context: JobContext) async throws -> JSONObject {
@@ -255,16 +233,7 @@ enum VMCommands {
                 }
             }
         },
-        resume: { call, context in
-            try await resumeVM(call, context) { _, vm in
-                // Settled: either the hand-over had happened (Running on the destination) or it
-                // was rolled back (Running on the source). Anything else is a failure to report.
-                guard vm.state == .running else {
-                    throw LunarError(.internalError, "the migration was interrupted by a server restart and VM \(vm.name) could not be kept running: it is \(vm.state.rawValue)")
-                }
-                return vm
-            }
-        }
+        resume: FlowRecovery.resume(.keepRunning)
     )
 
     static let listVirtualMachines = APICommand(
@@ -323,30 +292,7 @@ enum VMCommands {
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(attached, names: &names))])
             }
         },
-        resume: { call, context in
-            // Recorded as attached: it finished. Otherwise undo whatever it did on the host.
-            let volumeID: VolumeID = try call.parameters.requiredID("id", command: call.command.name)
-            let vmID: VirtualMachineID = try call.parameters.requiredID("virtualmachineid", command: call.command.name)
-            guard let volume = try await call.server.store.volume(volumeID) else { throw LunarError.unknownID("volume", volumeID.uuid) }
-            var names = NameCache(store: call.server.store)
-            if volume.virtualMachineID == vmID { return JSONObject(["volume": .object(try await call.server.volumeResponse(volume, names: &names))]) }
-            if let vm = try await call.server.store.virtualMachine(vmID), let hostID = vm.hostID, let host = try await call.server.store.host(hostID),
-                try await call.server.store.grants(volume: volumeID, host: hostID).isEmpty == false
-            {
-                try await call.server.volumeLocks.withLock(volumeID) {
-                  try await call.server.vmLocks.withLock(vmID) {
-                    let recovery = VMRecovery(server: call.server)
-                    if try await recovery.waitForAgent(hostID) { await recovery.courtesy(.detachVolume(vm: vmID, volume: volumeID), on: hostID) }
-                    do {
-                        try await VMService(server: call.server).fence([volume], from: host)
-                    } catch let failure as FenceError {
-                        throw failure.apiError("the attach was interrupted by a server restart; its grant stays recorded until the storage answers")
-                    }
-                  }
-                }
-            }
-            throw LunarError(.internalError, "the attach was interrupted by a server restart and has been undone; attach again")
-        }
+        resume: FlowRecovery.resume(.attach)
     )
 
     static let detachVolume = APICommand(
@@ -364,19 +310,7 @@ enum VMCommands {
                 return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
             }
         },
-        resume: { call, context in
-            // Detaching again is harmless: each step is idempotent.
-            let volumeID: VolumeID = try call.parameters.requiredID("id", command: call.command.name)
-            if let volume = try await call.server.store.volume(volumeID), let vmID = volume.virtualMachineID, let vm = try await call.server.store.virtualMachine(vmID),
-                let hostID = vm.hostID
-            {
-                // Give the agent its time to come back; without it the fence still detaches.
-                _ = try await VMRecovery(server: call.server).waitForAgent(hostID)
-            }
-            let detached = try await lockedDetach(volumeID, server: call.server, context: context)
-            var names = NameCache(store: call.server.store)
-            return JSONObject(["volume": .object(try await call.server.volumeResponse(detached, names: &names))])
-        }
+        resume: FlowRecovery.resume(.detach)
     )
 
     /// Detaches holding the volume's turn, then the turn of the VM it is attached to *now* (read

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import LunarModel
 
@@ -24,68 +25,119 @@ struct FenceError: Error, CustomStringConvertible {
     }
 }
 
-/// The steps of one flow, each declared with its undo. `step` journals the step in the job's rows
-/// (when the flow runs in a job) and, once it has done its work, keeps its undo; `rollback` runs
-/// the kept undos newest first, journaling each, so a failure anywhere is undone the same way in
-/// every flow instead of by hand-written copies.
+/// The steps of one flow, each declared with its undo (`FlowUndo`, data). `step` journals the step
+/// in the job's rows with its undo and, once it has done its work, keeps the undo; `rollback` runs
+/// the kept undos newest first, journaling each. After a server restart `kept(from:)` rebuilds the
+/// same list from the journal, so a failure anywhere — now, or in a process that died — is undone
+/// the same way in every flow.
 ///
-/// An undo is `critical` when it is a fence: its failure is rethrown as `FenceError` after the
-/// other undos ran. Other undos (asking an agent to stop or detach) are courtesy: the fence that
-/// follows them is what protects the disks, so their failure is logged.
+/// A critical undo is a fence: its failure is rethrown as `FenceError` after the other undos ran.
+/// Other undos (asking an agent to stop or detach) are courtesy: the fence that follows them is
+/// what protects the disks, so their failure is logged.
 struct FlowSteps: Sendable {
-    struct Undo: Sendable {
+    struct Kept: Sendable, Codable, Equatable {
         let name: String
-        let critical: Bool
-        let body: @Sendable () async throws -> Void
+        let undo: FlowUndo
+        /// Kept from the moment the step began (an agent call whose lost answer may hide work done).
+        let uncertain: Bool
+
+        static let prefix = "undo="
+
+        var journalText: String {
+            let data = (try? JSONEncoder().encode(self)) ?? Data()
+            return Self.prefix + String(decoding: data, as: UTF8.self)
+        }
+
+        init(name: String, undo: FlowUndo, uncertain: Bool) {
+            self.name = name
+            self.undo = undo
+            self.uncertain = uncertain
+        }
+
+        init?(journalText text: String) {
+            guard text.hasPrefix(Self.prefix), let kept = try? JSONDecoder().decode(Kept.self, from: Data(text.dropFirst(Self.prefix.count).utf8)) else { return nil }
+            self = kept
+        }
     }
 
     let context: JobContext?
-    let logger: Logger
-    private(set) var undos: [Undo] = []
+    let service: VMService
+    private(set) var undos: [Kept] = []
 
-    init(context: JobContext?, logger: Logger) {
+    init(context: JobContext?, service: VMService, undos: [Kept] = []) {
         self.context = context
-        self.logger = logger
+        self.service = service
+        self.undos = undos
     }
 
+    var logger: Logger { service.server.logger }
+
     /// Runs `body` as the journaled step `name`. Its undo is kept once the step succeeded, or
-    /// before it runs when `uncertain` (an agent call whose lost answer may hide work done).
+    /// before it runs when `uncertain`.
     mutating func step<T: Sendable>(
-        _ name: String, undo: (name: String, critical: Bool, body: @Sendable () async throws -> Void)? = nil, uncertain: Bool = false,
-        _ body: () async throws -> T
+        _ name: String, undo: (name: String, undo: FlowUndo)? = nil, uncertain: Bool = false, _ body: () async throws -> T
     ) async throws -> T {
-        if let undo, uncertain { undos.append(Undo(name: undo.name, critical: undo.critical, body: undo.body)) }
+        let kept = undo.map { Kept(name: $0.name, undo: $0.undo, uncertain: uncertain) }
+        if let kept, uncertain { undos.append(kept) }
         let result: T
         if let context {
-            result = try await context.step(name, body)
+            result = try await context.step(name, detail: kept?.journalText, body)
         } else {
             result = try await body()
         }
-        if let undo, !uncertain { undos.append(Undo(name: undo.name, critical: undo.critical, body: undo.body)) }
+        if let kept, !uncertain { undos.append(kept) }
         return result
     }
 
     /// Keeps an undo for work done before the flow began (a restart in place holds its grants).
-    mutating func keep(undo: (name: String, critical: Bool, body: @Sendable () async throws -> Void)) {
-        undos.append(Undo(name: undo.name, critical: undo.critical, body: undo.body))
+    mutating func keep(undo: (name: String, undo: FlowUndo)) async throws {
+        try await step("hold: \(undo.name)", undo: undo, uncertain: true) {}
+    }
+
+    /// The undos a job's journal says its flow kept and had not yet run: what a flow interrupted
+    /// by a restart must undo.
+    static func kept(from journal: [JobStep]) -> [Kept] {
+        var kept: [Kept] = []
+        var awaitingDone: [String: Kept] = [:]
+        for step in journal {
+            if step.name.hasPrefix("undo: ") {
+                // A courtesy undo that failed was passed over too; a fence that failed is still due.
+                let name = String(step.name.dropFirst("undo: ".count))
+                guard let index = kept.lastIndex(where: { $0.name == name }) else { continue }
+                if step.state == .done || (step.state == .failed && !kept[index].undo.critical) { kept.remove(at: index) }
+                continue
+            }
+            switch step.state {
+            case .started:
+                guard let detail = step.detail, let undo = Kept(journalText: detail) else { continue }
+                if undo.uncertain { kept.append(undo) } else { awaitingDone[step.name] = undo }
+            case .done:
+                if let undo = awaitingDone.removeValue(forKey: step.name) { kept.append(undo) }
+            case .failed, .undone:
+                awaitingDone[step.name] = nil
+            }
+        }
+        return kept
     }
 
     /// Undoes every step kept so far, newest first. Throws the first fence that failed.
     mutating func rollback() async throws {
         var fenceFailure: (any Error)?
-        while let undo = undos.popLast() {
+        while let kept = undos.popLast() {
+            let service = self.service
+            let run: @Sendable () async throws -> Void = { try await kept.undo.run(service) }
             do {
                 if let context {
-                    try await context.step("undo: \(undo.name)", undo.body)
+                    try await context.step("undo: \(kept.name)", run)
                 } else {
-                    try await undo.body()
+                    try await run()
                 }
             } catch {
-                if undo.critical {
-                    logger.error("a fence failed while undoing a flow", metadata: ["step": .string(undo.name), "error": .string("\(error)")])
+                if kept.undo.critical {
+                    logger.error("a fence failed while undoing a flow", metadata: ["step": .string(kept.name), "error": .string("\(error)")])
                     if fenceFailure == nil { fenceFailure = error }
                 } else {
-                    logger.warning("an undo step failed; the fence after it protects the disks", metadata: ["step": .string(undo.name), "error": .string("\(error)")])
+                    logger.warning("an undo step failed; the fence after it protects the disks", metadata: ["step": .string(kept.name), "error": .string("\(error)")])
                 }
             }
         }

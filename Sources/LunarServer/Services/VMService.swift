@@ -32,13 +32,12 @@ struct VMService: Sendable {
     func start(_ vm: VirtualMachine, on host: LunarModel.Host, event: VMEvent, context: JobContext?) async throws -> VirtualMachine {
         let id = vm.id
         _ = try await store.transitionVirtualMachine(id, event)
-        var flow = FlowSteps(context: context, logger: server.logger)
-        if case .restartRequested = event {
-            // Restarted in place, the host holds its grants already: whatever fails, fence them.
-            let held = try await store.volumes(of: id)
-            flow.keep(undo: fenceStep(held, host))
-        }
+        var flow = FlowSteps(context: context, service: self)
         do {
+            if case .restartRequested = event {
+                // Restarted in place, the host holds its grants already: whatever fails, fence them.
+                try await flow.keep(undo: fenceStep(try await store.volumes(of: id), host))
+            }
             let volumes = try await placeAll(try await store.volumes(of: id), cluster: host.clusterID, context: context)
             let spec = try await flow.step("grant \(host.name)", undo: fenceStep(volumes, host), uncertain: true) {
                 try await grantAll(volumes, vm: vm, to: host, reason: .start, jobID: context?.jobID)
@@ -92,6 +91,16 @@ struct VMService: Sendable {
         return try await store.transitionVirtualMachine(id, .stopped, fenced: Set(hosts.map(\.id)))
     }
 
+    /// Whether the host's agent reports the VM running (not merely there, paused): nil when the
+    /// agent does not answer.
+    func runs(_ id: VirtualMachineID, on host: HostID) async throws -> Bool? {
+        do {
+            return try await agents.call(.checkVMs, on: host).vms.contains { $0.id == id && $0.state == .running }
+        } catch let error as AgentCallError where !error.isRefusal {
+            return nil
+        }
+    }
+
     /// Whether the host's agent reports the VM running: nil when the agent does not answer.
     func stillRuns(_ id: VirtualMachineID, on host: HostID) async throws -> Bool? {
         do {
@@ -125,7 +134,7 @@ struct VMService: Sendable {
             volume = try await placeAll([volume], cluster: host.clusterID, context: context)[0]
             volume.virtualMachineID = vmID
             volume.deviceID = deviceID
-            var flow = FlowSteps(context: context, logger: server.logger)
+            var flow = FlowSteps(context: context, service: self)
             do {
                 let spec = try await flow.step("grant \(host.name)", undo: fenceStep([volume], host), uncertain: true) {
                     try await grantAll([volume], vm: vm, to: host, reason: .attach, jobID: context?.jobID)
@@ -206,7 +215,7 @@ struct VMService: Sendable {
         _ = try await store.transitionVirtualMachine(id, .migrationRequested(destination: destinationID))
         let volumes = try await store.volumes(of: id)
         let target = MigrationDestination(hostID: destinationID, hostName: destination.name)
-        var flow = FlowSteps(context: context, logger: server.logger)
+        var flow = FlowSteps(context: context, service: self)
         do {
             let spec = try await flow.step("grant \(destination.name)", undo: fenceStep(volumes, destination), uncertain: true) {
                 try await grantAll(volumes, vm: vm, to: destination, reason: .migration, jobID: context?.jobID)
@@ -218,18 +227,8 @@ struct VMService: Sendable {
             }
             // Undoing the hand-over: the destination is stopped and fenced before the source
             // resumes, so the two never write at once.
-            let resumeSource: @Sendable () async throws -> Void = { [self] in
-                do {
-                    _ = try await agents.call(.cancelMigration(id), on: destinationID)
-                } catch {
-                    server.logger.warning("the destination did not cancel the migration; fencing it", metadata: ["error": .string("\(error)")])
-                }
-                try await fence(volumes, from: destination)
-                let paused = try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
-                guard let state = paused.migrationState else { throw LunarError(.internalError, "the source holds no state of the VM") }
-                _ = try await agents.call(.resumeMigratedVM(vm: id, state: state), on: sourceID)
-            }
-            let moved = try await flow.step("MigrateVM on \(source.name)", undo: ("resume on \(source.name)", true, resumeSource), uncertain: true) {
+            let resumeSource = FlowUndo.resumeSource(vm: id, source: sourceID, destination: destinationID, volumes: volumes.map(\.id))
+            let moved = try await flow.step("MigrateVM on \(source.name)", undo: ("resume on \(source.name)", resumeSource), uncertain: true) {
                 try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
             }
             guard let state = moved.migrationState else { throw LunarError(.internalError, "the source handed over no VM state") }
@@ -413,13 +412,13 @@ struct VMService: Sendable {
     }
 
     /// The undo of a grant: a fence, critical.
-    func fenceStep(_ volumes: [Volume], _ host: LunarModel.Host) -> (name: String, critical: Bool, body: @Sendable () async throws -> Void) {
-        ("fence \(host.name)", true, { [self] in try await fence(volumes, from: host) })
+    func fenceStep(_ volumes: [Volume], _ host: LunarModel.Host) -> (name: String, undo: FlowUndo) {
+        ("fence \(host.name)", .fence(volumes: volumes.map(\.id), host: host.id))
     }
 
     /// The undo of an agent call: a courtesy (the fence after it protects the disks).
-    func agentStep(_ name: String, _ command: AgentCommand, _ host: LunarModel.Host) -> (name: String, critical: Bool, body: @Sendable () async throws -> Void) {
-        (name, false, { [self] in _ = try await agents.call(command, on: host.id) })
+    func agentStep(_ name: String, _ command: AgentCommand, _ host: LunarModel.Host) -> (name: String, undo: FlowUndo) {
+        (name, .agent(command, host: host.id))
     }
 
     func step<T: Sendable>(_ context: JobContext?, _ name: String, _ body: () async throws -> T) async throws -> T {

@@ -17,7 +17,9 @@ final class DeterministicWorld: @unchecked Sendable {
     let seed: UInt64
     let clock: ManualClock
     let san: SimulatedSAN
-    let core: ServerCore
+    let slot: ServerSlot
+    /// The server process now running (a crash test replaces it).
+    var core: ServerCore { slot.core! }
     let trace: Trace
     var random: SplitMix64
     var agents: [String: Task<Void, Never>] = [:]
@@ -36,44 +38,69 @@ final class DeterministicWorld: @unchecked Sendable {
         self.directory = directory
         self.clock = clock
         self.san = san
-        self.core = core
+        self.slot = ServerSlot(core)
         self.trace = trace
         self.faultRate = faultRate
         self.random = SplitMix64(state: seed)
     }
 
-    /// Opens the database (outside the simulation's thread: SQLite's opening is not counted work),
-    /// then runs `operations` seeded operations on the simulation's thread and returns the trace.
+    /// Runs `operations` seeded operations on a fresh world and returns the trace.
     static func run(seed: UInt64, operations: Int, faultRate: Double = 0.08, grantRefusalRate: Double = 0.05) async throws -> [String] {
+        try await simulate(seed: seed, faultRate: faultRate, grantRefusalRate: grantRefusalRate) { world in
+            try await world.run(operations: operations)
+            return world.trace.all
+        }
+    }
+
+    /// How a world's server is made (and made again after a crash).
+    struct ServerRecipe: Sendable {
+        var configuration: ServerConfiguration
+        var extraCommands: [APICommand] = []
+        var stepFaults: (any StepFaults)?
+    }
+
+    /// Builds a world (SQLite in memory, or in a file when `persistent`, so a crash test can open
+    /// it again), runs `body` on the simulation's thread, tears it down. The database is opened
+    /// outside that thread: SQLite's opening is not counted work.
+    static func simulate<T: Sendable>(
+        seed: UInt64, faultRate: Double = 0.08, grantRefusalRate: Double = 0.05, persistent: Bool = false, extraCommands: [APICommand] = [],
+        stepFaults: (any StepFaults)? = nil, _ body: @escaping @Sendable (DeterministicWorld) async throws -> T
+    ) async throws -> T {
         let logger = Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })
-        let database = try await Database.openSQLite(path: nil, logger: logger)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lunar-dsim-\(seed)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
+        configuration.agentTimeoutScale = 0.1
+        if persistent { configuration.databasePath = directory + "/lunar.db" }
+        let recipe = ServerRecipe(configuration: configuration, extraCommands: extraCommands, stepFaults: stepFaults)
+        let database = try await Database.openSQLite(path: configuration.databasePath, logger: logger)
         let executor = SimulationExecutor()
         let clock = ManualClock()
         let trace = Trace()
-        let outcome: Result<[String], any Error> = await withCheckedContinuation { continuation in
+        let opened = DatabaseBox(database)
+        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 continuation.resume(
                     returning: Result {
-                        try executor.run(clock: clock, random: SharedRandom(seed: seed ^ 0xD1CE), limit: .seconds(3_600)) {
-                            var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
-                            configuration.agentTimeoutScale = 0.1
+                        try executor.run(clock: clock, random: SharedRandom(seed: seed ^ 0xD1CE), limit: .seconds(36_000)) {
                             let san = SimulatedSAN(seed: seed, refusalRate: grantRefusalRate)
-                            let core = try await ServerCore.make(
-                                configuration: configuration, database: database, time: ManualTimeFromClock(clock: clock), clock: clock,
-                                extraProviders: [SimulatedStorageProvider(san: san)], logger: logger
-                            )
+                            let life = ProcessLife()
+                            let core = try await makeCore(recipe, database: database, san: san, life: life, clock: clock)
                             let world = DeterministicWorld(seed: seed, directory: directory, clock: clock, san: san, core: core, trace: trace, faultRate: faultRate)
+                            world.recipe = recipe
+                            world.life = life
+                            world.database = opened
+                            let result: T
                             do {
                                 try await world.setUp()
-                                try await world.run(operations: operations)
+                                result = try await body(world)
                             } catch {
                                 await world.tearDown()
                                 throw Failure(description: "\(error)\nsteps:\n\(trace.all.joined(separator: "\n"))")
                             }
                             await world.tearDown()
-                            return trace.all
+                            return result
                         }
                     }
                 )
@@ -81,8 +108,50 @@ final class DeterministicWorld: @unchecked Sendable {
             thread.stackSize = 8 << 20
             thread.start()
         }
-        await database.close()
+        await opened.database.close()
         return try outcome.get()
+    }
+
+    static func makeCore(_ recipe: ServerRecipe, database: Database, san: SimulatedSAN, life: ProcessLife, clock: ManualClock) async throws -> ServerCore {
+        var provider = SimulatedStorageProvider(san: san)
+        provider.life = life
+        return try await ServerCore.make(
+            configuration: recipe.configuration, database: database, time: ManualTimeFromClock(clock: clock), clock: clock,
+            extraCommands: recipe.extraCommands, extraProviders: [provider], stepFaults: recipe.stepFaults,
+            logger: Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+    }
+
+    var recipe: ServerRecipe?
+    var life = ProcessLife()
+    var database: DatabaseBox?
+
+    // MARK: A server that dies
+
+    /// The server process dies where it stands: its SAN calls fail, its database connection is
+    /// gone (SQLite rolls back an open transaction), its agents' connections are reset. Call it
+    /// from the dying process's own code (a step fault): nothing it does afterwards reaches
+    /// anything. `restart()` brings a new process up on the same database file.
+    func crash() throws {
+        life.die()
+        slot.replace(with: nil)
+        guard let database else { throw Failure(description: "no database to crash") }
+        let dying = database.database
+        try blocking { try await dying.abandon() }
+    }
+
+    /// A new server process on the same data: the old one's tasks are ended first, then the new
+    /// one recovers its unfinished jobs (`FlowRecovery`) and agents reconnect.
+    func restart() async throws {
+        services?.cancel()
+        await services?.value
+        guard let recipe, let database else { throw Failure(description: "not a persistent world") }
+        let path = recipe.configuration.databasePath
+        let reopened = try blocking { try await Database.openSQLite(path: path, logger: Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() })) }
+        database.database = reopened
+        life = ProcessLife()
+        slot.replace(with: try await Self.makeCore(recipe, database: reopened, san: san, life: life, clock: clock))
+        startServices()
     }
 
     // MARK: The API, in process
@@ -144,13 +213,7 @@ final class DeterministicWorld: @unchecked Sendable {
     // MARK: The world
 
     func setUp() async throws {
-        services = Deterministic.task { [core] in
-            do {
-                try await core.runServices()
-            } catch {
-                // Cancelled at teardown.
-            }
-        }
+        startServices()
         zoneID = try await call("createZone", ["name": "z", "networktype": "Advanced", "dns1": "127.0.0.53", "internaldns1": "127.0.0.53"])["zone"]!["id"]!.stringValue!
         let podID = try await call("createPod", ["name": "p", "zoneid": zoneID, "gateway": "127.0.0.1", "netmask": "255.0.0.0", "startip": "127.0.1.1"])["pod"]!["id"]!.stringValue!
         _ = try await call("addCluster", ["clustername": "c", "zoneid": zoneID, "podid": podID, "hypervisor": "Simulator", "clustertype": "CloudManaged"])
@@ -165,6 +228,16 @@ final class DeterministicWorld: @unchecked Sendable {
         for host in try await call("listHosts")["host"]!.arrayValue! { hostIDs[host["name"]!.stringValue!] = host["id"]!.stringValue! }
     }
 
+    func startServices() {
+        services = Deterministic.task { [core] in
+            do {
+                try await core.runServices()
+            } catch {
+                // Cancelled at teardown (or when the process dies).
+            }
+        }
+    }
+
     func startAgent(_ name: String) {
         let initiator = "iqn.2026-11.sim.host:\(name)"
         var configuration = AgentConfiguration(serverURL: "memory:", token: agentToken, hostName: name, initiatorIQN: initiator)
@@ -172,7 +245,7 @@ final class DeterministicWorld: @unchecked Sendable {
         let agent = LunarAgentService(
             configuration: configuration, logger: logger, adaptors: [SimulatedDiskAdaptor(san: san, initiator: initiator)],
             faults: SeededFaults(seed: seed &* 31 &+ UInt64(name.utf8.last ?? 0), rate: faultRate),
-            transport: MemoryAgentTransport(core: core, host: name, trace: trace), clock: clock
+            transport: MemoryAgentTransport(slot: slot, host: name, trace: trace), clock: clock
         )
         agents[name] = Deterministic.task {
             do {
@@ -271,4 +344,25 @@ final class DeterministicWorld: @unchecked Sendable {
         services?.cancel()
         await services?.value
     }
+}
+
+/// The world's current database (a restart replaces it).
+final class DatabaseBox: @unchecked Sendable {
+    // @unchecked: only touched from the simulation's thread, and once after it ended.
+    var database: Database
+    init(_ database: Database) { self.database = database }
+}
+
+/// Blocks the simulation's thread until `body` has run on the global executor: for the few
+/// calls whose work is not counted (opening and abandoning a database). Nothing in the
+/// simulation runs meanwhile, so the order stays fixed.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let box = OutcomeBox<T>()
+    Task.detached {
+        do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
+        done.signal()
+    }
+    done.wait()
+    return try box.value!.get()
 }

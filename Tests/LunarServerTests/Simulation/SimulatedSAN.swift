@@ -33,7 +33,8 @@ final class SimulatedSAN: Sendable {
     func setUnreachable(_ value: Bool) { state.withLock { $0.unreachable = value } }
 
     /// Thrown by every provider call while the SAN is unreachable.
-    func checkReachable() throws {
+    func checkReachable(from life: ProcessLife? = nil) throws {
+        if let life, !life.isAlive { throw LunarError.unavailable("this server process has died") }
         if state.withLock({ $0.unreachable }) { throw LunarError.unavailable("the simulated SAN is unreachable") }
     }
 
@@ -53,6 +54,9 @@ final class SimulatedSAN: Sendable {
 /// The server's provider for the simulated SAN (managed, like `lunar`).
 struct SimulatedStorageProvider: StorageProvider {
     let san: SimulatedSAN
+    /// The server process this provider lives in: once it has died, every call fails (a crashed
+    /// server sends nothing to the SAN).
+    var life: ProcessLife? = nil
     let name = "sim"
     let isManaged = true
     /// It stands in for the Lunar SAN.
@@ -67,14 +71,14 @@ struct SimulatedStorageProvider: StorageProvider {
     func delete(_ pool: PoolDescriptor) async throws {}
 
     func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws -> String {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         let path = Self.path(volume)
         _ = san.state.withLock { $0.volumes.insert(path) }
         return path
     }
 
     func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         let path = volume.path ?? Self.path(volume)
         san.state.withLock { state in
             state.volumes.remove(path)
@@ -84,7 +88,7 @@ struct SimulatedStorageProvider: StorageProvider {
     }
 
     func grantAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws -> VolumeConnection {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         guard let initiator = host.initiatorIQN else { throw LunarError.refused("no initiator") }
         if san.refuseThisGrant() {
             san.state.withLock { $0.refusedGrants += 1 }
@@ -96,7 +100,7 @@ struct SimulatedStorageProvider: StorageProvider {
     }
 
     func revokeAccess(to volume: VolumeDescriptor, for host: HostDescriptor, in pool: PoolDescriptor) async throws {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         guard let initiator = host.initiatorIQN else { return }
         let path = volume.path ?? Self.path(volume)
         _ = san.state.withLock { $0.access[path]?.remove(initiator) }
@@ -105,12 +109,12 @@ struct SimulatedStorageProvider: StorageProvider {
     func resize(_ volume: VolumeDescriptor, toBytes newSizeBytes: Int64, minIOPS: Int64?, maxIOPS: Int64?, in pool: PoolDescriptor) async throws {}
     func capacity(of pool: PoolDescriptor) async throws -> PoolCapacity { PoolCapacity(totalBytes: 1 << 50, usedBytes: 0, totalIOPS: 10_000_000) }
     func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         return san.access()
     }
 
     func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {
-        try san.checkReachable()
+        try san.checkReachable(from: life)
         _ = san.state.withLock { $0.access[access.path]?.remove(access.initiator) }
     }
 
@@ -192,4 +196,11 @@ final class SeededFaults: AgentFaultInjector {
             return AgentFault.allCases[Int(generator.next() % UInt64(AgentFault.allCases.count))]
         }
     }
+}
+
+/// Whether a simulated server process still lives.
+final class ProcessLife: Sendable {
+    private let alive = Mutex(true)
+    var isAlive: Bool { alive.withLock { $0 } }
+    func die() { alive.withLock { $0 = false } }
 }

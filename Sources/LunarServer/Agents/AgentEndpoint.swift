@@ -55,7 +55,7 @@ struct AgentEndpoint: Sendable {
             }
             // At shutdown, agents stay connected until running jobs finish, then their connections close.
             group.addTask {
-                try await gracefulShutdown()
+                try await awaitGracefulShutdown()
                 await server.jobs.waitForRunningJobs(upTo: JobRunner.shutdownGrace + .seconds(1))
                 await close("server stopping")
             }

@@ -134,7 +134,11 @@ struct DatabaseService: Service {
     let database: Database
 
     func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await awaitGracefulShutdown()
+        } catch {
+            // Cancelled (a sibling service failed): close all the same.
+        }
         await database.close()
     }
 }

@@ -119,7 +119,7 @@ public final class JobRunner: Service, Sendable {
                 // Shutdown (or cancellation by a failed sibling): take no new jobs, give the
                 // running ones their grace on the injected clock.
                 do {
-                    try await gracefulShutdown()
+                    try await awaitGracefulShutdown()
                 } catch {
                     // Cancelled: no grace.
                 }

@@ -45,7 +45,7 @@ struct VMSimulationTests {
 }
 
 /// The simulated cloud: three hosts, their agents, and the operations.
-final class SimulationWorld: @unchecked Sendable {
+final class SimulationWorld: SimulatedCloud, @unchecked Sendable {
     let server: TestServer
     let san: SimulatedSAN
     let seed: UInt64
@@ -95,28 +95,35 @@ final class SimulationWorld: @unchecked Sendable {
         agents[name] = Task { try await agent.run() }
     }
 
-    func upHosts() async throws -> [String] {
-        (try await server.admin.call("listHosts")["host"]?.arrayValue ?? []).filter { $0["state"]?.stringValue == "Up" }.compactMap { $0["name"]?.stringValue }
-    }
-
-    func vms() async throws -> [JSONObject] {
-        (try await server.admin.call("listVirtualMachines", ["listall": "true"])["virtualmachine"]?.arrayValue ?? []).compactMap(\.objectValue)
-    }
-
-    func pick<T>(_ items: [T]) -> T? {
-        items.isEmpty ? nil : items[Int(random.next() % UInt64(items.count))]
+    func call(_ command: String, _ parameters: [String: String] = [:]) async throws -> JSONObject {
+        try await server.admin.call(command, parameters)
     }
 
     /// Runs an async API call to its end; a failed job is an expected outcome under faults.
-    func job(_ command: String, _ parameters: [String: String]) async throws -> String {
+    func submit(_ command: String, _ parameters: [String: String]) async throws -> (reply: JSONObject, outcome: String) {
         let reply = try await server.admin.call(command, parameters)
-        guard let jobID = reply["jobid"]?.stringValue else { return "no job" }
+        guard let jobID = reply["jobid"]?.stringValue else { return (reply, "no job") }
         do {
             _ = try await server.admin.waitForJob(jobID, timeoutSeconds: 60, pollInterval: .milliseconds(20))
-            return "ok"
+            return (reply, "ok")
         } catch LunarClientError.api(let error) {
-            return "failed: \(error.text.prefix(120))"
+            return (reply, "failed: \(error.text.prefix(120))")
         }
+    }
+
+    var aliveHosts: [String] { agents.filter { !$0.value.isCancelled }.map(\.key).sorted() }
+    var downHosts: [String] { agents.filter { $0.value.isCancelled }.map(\.key).sorted() }
+
+    func kill(_ host: String) async throws {
+        agents[host]?.cancel()
+        try await until("host \(host) fenced Down") {
+            try await self.server.admin.call("listHosts", ["name": host])["host"]?.arrayValue?.first?["state"]?.stringValue == "Down"
+        }
+    }
+
+    func revive(_ host: String) async throws {
+        startAgent(host)
+        try await until("host \(host) Up again") { try await self.upHosts().contains(host) }
     }
 
     func run(operations: Int) async throws {
@@ -125,50 +132,6 @@ final class SimulationWorld: @unchecked Sendable {
             log.append("\(step): \(outcome)")
             try checkNoUnfencedWrites()
             try await settle(after: step)
-        }
-    }
-
-    func operate() async throws -> String {
-        let vms = try await vms()
-        let running = vms.filter { $0["state"]?.stringValue == "Running" }
-        let stopped = vms.filter { $0["state"]?.stringValue == "Stopped" }
-        let down = agents.filter { $0.value.isCancelled }.map(\.key).sorted()
-        let alive = agents.filter { !$0.value.isCancelled }.map(\.key).sorted()
-        switch random.next() % 10 {
-        case 0, 1:
-            return "deploy " + (try await job("deployVirtualMachine", ["zoneid": zoneID, "serviceofferingid": serviceOfferingID, "templateid": Template.builtIn.id.uuid, "diskofferingid": diskOfferingID]))
-        case 2:
-            guard let vm = pick(running) else { return "skip" }
-            return "stop " + (try await job("stopVirtualMachine", ["id": vm["id"]!.stringValue!]))
-        case 3:
-            guard let vm = pick(stopped) else { return "skip" }
-            return "start " + (try await job("startVirtualMachine", ["id": vm["id"]!.stringValue!]))
-        case 4, 5:
-            guard let vm = pick(running), let host = vm["hostname"]?.stringValue, let target = pick(alive.filter { $0 != host }), let hostID = hostIDs[target] else { return "skip" }
-            return "migrate " + (try await job("migrateVirtualMachine", ["virtualmachineid": vm["id"]!.stringValue!, "hostid": hostID]))
-        case 6:
-            guard let vm = pick(running + stopped) else { return "skip" }
-            let volume = try await server.admin.call("createVolume", ["zoneid": zoneID, "diskofferingid": diskOfferingID])
-            _ = try await server.admin.waitForJob(volume["jobid"]!.stringValue!, pollInterval: .milliseconds(20))
-            return "attach " + (try await job("attachVolume", ["id": volume["id"]!.stringValue!, "virtualmachineid": vm["id"]!.stringValue!]))
-        case 7:
-            let attached = (try await server.admin.call("listVolumes", ["listall": "true", "type": "DATADISK"])["volume"]?.arrayValue ?? [])
-                .filter { $0["virtualmachineid"] != nil }
-            guard let volume = pick(attached) else { return "skip" }
-            return "detach " + (try await job("detachVolume", ["id": volume["id"]!.stringValue!]))
-        case 8:
-            // A host dies (only while two others live, so HA has somewhere to go).
-            guard alive.count >= 3, let victim = pick(alive) else { return "skip" }
-            agents[victim]?.cancel()
-            try await until("host \(victim) fenced Down") {
-                try await self.server.admin.call("listHosts", ["name": victim])["host"]?.arrayValue?.first?["state"]?.stringValue == "Down"
-            }
-            return "kill \(victim)"
-        default:
-            guard let revived = pick(down) else { return "skip" }
-            startAgent(revived)
-            try await until("host \(revived) Up again") { try await self.upHosts().contains(revived) }
-            return "revive \(revived)"
         }
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import LunarAgent
 import LunarClient
 import LunarModel
 import LunarSAN
@@ -92,6 +94,83 @@ struct SANOutageTests {
                 _ = try await api.call("revokeVolumeAccess", ["id": volumeID, "hostid": hostID])
                 _ = try await api.call("deleteVolume", ["id": volumeID])
                 #expect(try await api.call("listVolumes", ["id": volumeID, "listall": "true"])["volume"] == nil)
+            }
+        }
+    }
+
+    /// attachVolume to a running VM while the node is down: the job fails with the SAN
+    /// unreachable, the volume stays Allocated and unattached with no grant, the VM runs on, the
+    /// pool's accounting does not move; with the node back the same attach works. A real agent
+    /// (Lunar's iSCSI initiator against the node) runs the VM.
+    @Test func aStoppedSANFailsAnAttachAndChangesNothing() async throws {
+        let folder = SANTestNode.folder()
+        let adminPort = try Self.freePort()
+        let portalPort = try Self.freePort()
+        let configure: @Sendable (inout LunarSAN.SANConfiguration) -> Void = {
+            $0.adminPort = adminPort
+            $0.portalPort = portalPort
+            $0.capacityIOPS = 20_000
+        }
+        try await TestSupport.withServer(extraCommands: [Self.grantCount]) { server in
+            let api = server.admin
+            let token = try String(contentsOfFile: server.dataDirectory + "/agent-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            var agentConfiguration = AgentConfiguration(
+                serverURL: "ws://127.0.0.1:\(server.port)/agent", token: token, hostName: "host1", initiatorIQN: "iqn.2026-11.org.example:host1"
+            )
+            agentConfiguration.initialBackoff = .milliseconds(50)
+            let agent = LunarAgentService(configuration: agentConfiguration, logger: Logger(label: "agent", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let agentTask = Task { try await agent.run() }
+            defer { agentTask.cancel() }
+            // With the node up: a managed pool, a VM running from it, a new (Allocated) data disk.
+            let (vmID, volumeID, poolID) = try await SANTestNode.run(dataDirectory: folder, configure: configure) { node in
+                let zone = try await server.createZone()
+                let pod = try #require(try await api.call("createPod", ["name": "p", "zoneid": zone, "gateway": "10.0.0.1", "netmask": "255.255.255.0", "startip": "10.0.0.10"])["pod"]?["id"]?.stringValue)
+                _ = try await api.call("addCluster", ["clustername": "c", "zoneid": zone, "podid": pod, "hypervisor": "Simulator", "clustertype": "CloudManaged"])
+                let pool = try #require(
+                    try await api.call(
+                        "createStoragePool",
+                        ["name": "san1", "zoneid": zone, "url": "lunar://127.0.0.1:\(adminPort)?token=\(node.token)", "provider": "lunar", "managed": "true", "capacityiops": "10000"]
+                    )["storagepool"]?["id"]?.stringValue
+                )
+                let serviceOffering = try #require(
+                    try await api.call("createServiceOffering", ["name": "s", "cpunumber": "1", "cpuspeed": "1000", "memory": "512", "miniops": "50", "maxiops": "100"])["serviceoffering"]?["id"]?.stringValue
+                )
+                let diskOffering = try await server.createOffering(["name": "gold", "disksize": "1", "miniops": "100", "maxiops": "1000"])
+                // Registration is an event the server records; bounded, it asserts nothing about speed.
+                for _ in 0..<600 where try await api.call("listHosts", ["name": "host1"])["host"]?.arrayValue?.first?["state"]?.stringValue != "Up" {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let deployed = try await api.call("deployVirtualMachine", ["zoneid": zone, "serviceofferingid": serviceOffering, "templateid": Template.builtIn.id.uuid])
+                _ = try await api.waitForJob(try #require(deployed["jobid"]?.stringValue), pollInterval: .milliseconds(50))
+                let volume = try #require(try await api.call("createVolume", ["name": "d2", "zoneid": zone, "diskofferingid": diskOffering])["id"]?.stringValue)
+                return (try #require(deployed["id"]?.stringValue), volume, pool)
+            }
+
+            // The node is down.
+            let poolBefore = try #require(try await api.call("listStoragePools", ["id": poolID])["storagepool"]?.arrayValue?.first?.objectValue)
+            let attach = try await api.call("attachVolume", ["id": volumeID, "virtualmachineid": vmID])
+            var failure: LunarError?
+            do {
+                _ = try await api.waitForJob(try #require(attach["jobid"]?.stringValue), pollInterval: .milliseconds(50))
+            } catch LunarClientError.api(let error) {
+                failure = error
+            }
+            #expect(failure?.code == .resourceUnavailable, "\(String(describing: failure))")
+            let volume = try #require(try await api.call("listVolumes", ["id": volumeID, "listall": "true"])["volume"]?.arrayValue?.first?.objectValue)
+            #expect(volume["state"]?.stringValue == "Allocated" && volume["virtualmachineid"] == nil, "\(volume)")
+            #expect(try await api.call("testGrantCount", ["volume": volumeID])["grants"]?["count"]?.intValue == 0)
+            let poolAfter = try #require(try await api.call("listStoragePools", ["id": poolID])["storagepool"]?.arrayValue?.first?.objectValue)
+            #expect(poolAfter["disksizeallocated"] == poolBefore["disksizeallocated"] && poolAfter["allocatediops"] == poolBefore["allocatediops"])
+            #expect(try await api.call("listVirtualMachines", ["id": vmID])["virtualmachine"]?.arrayValue?.first?["state"]?.stringValue == "Running")
+
+            // Back on the same ports: the same attach works.
+            try await SANTestNode.run(dataDirectory: folder, configure: configure) { _ in
+                let again = try await api.call("attachVolume", ["id": volumeID, "virtualmachineid": vmID])
+                _ = try await api.waitForJob(try #require(again["jobid"]?.stringValue), pollInterval: .milliseconds(50))
+                let attached = try #require(try await api.call("listVolumes", ["id": volumeID, "listall": "true"])["volume"]?.arrayValue?.first?.objectValue)
+                #expect(attached["virtualmachineid"]?.stringValue == vmID && attached["state"]?.stringValue == "Ready")
+                let destroyed = try await api.call("destroyVirtualMachine", ["id": vmID])
+                _ = try await api.waitForJob(try #require(destroyed["jobid"]?.stringValue), pollInterval: .milliseconds(50))
             }
         }
     }

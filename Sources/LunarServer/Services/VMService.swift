@@ -236,8 +236,9 @@ struct VMService: Sendable {
                 _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
             } catch {
                 // A lost answer may hide a destination that runs (and writes): the source must
-                // never resume then. Ask; if it runs, cut over; if nobody can tell, fence both.
-                switch try await stillRuns(id, on: destinationID) {
+                // never resume then. Ask; if it runs, cut over (a receiver still paused has not
+                // run: the hand-over is undone); if nobody can tell, fence both.
+                switch try await runs(id, on: destinationID) {
                 case true?:
                     server.logger.notice("the destination runs the VM although its answer was lost: cutting over", metadata: ["vm.id": .string(id.uuid)])
                 case false?:

@@ -50,7 +50,7 @@ struct AccessReconcilerTests {
             parameters: [APIParameter("volume", .uuid, "the volume"), APIParameter("cluster", .uuid, "the host's cluster")],
             responseName: "connection", responseFields: [],
             execution: .sync { call in
-                let connection = try await AccessService(server: call.server).grant(try await volume(call), to: try await host(call), reason: .attach, jobID: nil)
+                let connection = try await AccessService(server: call.server).grant(try await volume(call), to: try await host(call), reason: .attach, jobID: VolumeGrant.administrative)
                 guard case .iscsi(let portal, let iqn, _, let user, let secret) = connection else { throw LunarError.refused("not iSCSI") }
                 return .object(name: "connection", JSONObject(["portal": portal.json, "iqn": iqn.json, "user": user.json, "secret": secret.json]))
             }

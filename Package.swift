@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "LunarModelTests", dependencies: ["LunarModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LunarAgentTests",
-            dependencies: ["LunarAgent", "LunarWire", "LunarModel", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["LunarAgent", "LunarWire", "LunarModel", "LunarSANTestSupport", "LunarClient", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

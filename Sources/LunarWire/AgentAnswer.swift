@@ -13,12 +13,34 @@ public struct AgentResult: Codable, Sendable, Equatable {
     public var ready: Bool?
     /// Volumes whose disks are connected on the host (`checkVMs`).
     public var connectedVolumes: [VolumeID]?
+    /// Where a prepared migration receiver listens (`prepareForMigration` on QEMU: `tcp:HOST:PORT`).
+    public var incomingURI: String?
+    /// How a finished migration went (`migrateVM` on QEMU).
+    public var migration: MigrationStatistics?
 
-    public init(vms: [VMReport] = [], migrationState: VMState? = nil, ready: Bool? = nil, connectedVolumes: [VolumeID]? = nil) {
+    public init(
+        vms: [VMReport] = [], migrationState: VMState? = nil, ready: Bool? = nil, connectedVolumes: [VolumeID]? = nil, incomingURI: String? = nil,
+        migration: MigrationStatistics? = nil
+    ) {
         self.vms = vms
         self.migrationState = migrationState
         self.ready = ready
         self.connectedVolumes = connectedVolumes
+        self.incomingURI = incomingURI
+        self.migration = migration
+    }
+}
+
+/// QEMU's account of a live migration (`query-migrate` once completed).
+public struct MigrationStatistics: Codable, Sendable, Equatable {
+    public var totalMilliseconds: Int64
+    public var downtimeMilliseconds: Int64
+    public var transferredBytes: Int64
+
+    public init(totalMilliseconds: Int64, downtimeMilliseconds: Int64, transferredBytes: Int64) {
+        self.totalMilliseconds = totalMilliseconds
+        self.downtimeMilliseconds = downtimeMilliseconds
+        self.transferredBytes = transferredBytes
     }
 }
 

@@ -63,10 +63,14 @@ public enum AgentCommand: Codable, Sendable, Equatable {
 public struct MigrationDestination: Codable, Sendable, Equatable {
     public var hostID: HostID
     public var hostName: String
+    /// Where the destination's receiver listens, from its `prepareForMigration` answer (QEMU);
+    /// nil for the simulator, whose state the server relays.
+    public var uri: String?
 
-    public init(hostID: HostID, hostName: String) {
+    public init(hostID: HostID, hostName: String, uri: String? = nil) {
         self.hostID = hostID
         self.hostName = hostName
+        self.uri = uri
     }
 }
 

@@ -16,11 +16,14 @@ public struct AgentRegistration: Codable, Sendable, Equatable {
     public var vms: [VMReport]
     /// Volumes whose disks are connected here, by volume id.
     public var connectedVolumes: [VolumeID]
+    /// How the hypervisor runs guests (`kvm`, `tcg`; nil for the simulator).
+    public var accel: String?
 
     public init(
         token: String, hostName: String, ipAddress: String, initiatorIQN: String, hypervisor: String, cluster: String?, cpuCores: Int,
-        cpuSpeedMHz: Int, memoryBytes: Int64, vms: [VMReport], connectedVolumes: [VolumeID]
+        cpuSpeedMHz: Int, memoryBytes: Int64, vms: [VMReport], connectedVolumes: [VolumeID], accel: String? = nil
     ) {
+        self.accel = accel
         self.token = token
         self.hostName = hostName
         self.ipAddress = ipAddress

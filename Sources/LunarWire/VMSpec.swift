@@ -27,13 +27,20 @@ public struct DiskSpec: Codable, Sendable, Equatable {
     public var poolType: String
     public var sizeBytes: Int64
     public var connection: DiskConnection
+    /// Limits the hypervisor enforces on this disk (QEMU throttle groups); nil: none.
+    public var limits: HypervisorRateLimits?
+    /// A cap on all IOs per second the hypervisor enforces, for storage that cannot (a `local`
+    /// pool holding a volume whose offering has a maximum).
+    public var totalIOPSLimit: Int64?
 
-    public init(volumeID: VolumeID, deviceID: Int, poolType: String, sizeBytes: Int64, connection: DiskConnection) {
+    public init(volumeID: VolumeID, deviceID: Int, poolType: String, sizeBytes: Int64, connection: DiskConnection, limits: HypervisorRateLimits? = nil, totalIOPSLimit: Int64? = nil) {
+        self.totalIOPSLimit = totalIOPSLimit
         self.volumeID = volumeID
         self.deviceID = deviceID
         self.poolType = poolType
         self.sizeBytes = sizeBytes
         self.connection = connection
+        self.limits = limits
     }
 }
 
@@ -66,4 +73,13 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
     }
 
     public static let idle = WorkloadSpec(mode: .idle)
+}
+
+extension DiskSpec {
+    /// The spec without its CHAP secret, to keep on disk.
+    public var withoutSecret: DiskSpec {
+        var copy = self
+        if case .iscsi(let portal, let iqn, let lun, let user, _) = connection { copy.connection = .iscsi(portal: portal, iqn: iqn, lun: lun, chapUser: user, chapSecret: nil) }
+        return copy
+    }
 }

@@ -9,7 +9,7 @@ import ServiceLifecycle
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
-        abstract: "Run a host agent (simulator hypervisor): connects to the server, registers the host, connects disks and runs VMs."
+        abstract: "Run a host agent (simulator or QEMU hypervisor): connects to the server, registers the host, connects disks and runs VMs."
     )
 
     @Option(name: .long, help: "The server's agent URL, ws://HOST:PORT/agent (default: from --data's endpoints.json).")
@@ -35,6 +35,21 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "The cluster to join, by id or name (default: the first Simulator cluster).")
     var cluster: String?
+
+    @Option(name: .long, help: "simulator (VMs inside the agent) or qemu (a qemu-system-x86_64 per VM, over QMP).")
+    var hypervisor: HypervisorChoice = .simulator
+
+    @Option(name: .long, help: "qemu: the folder for guest sockets and specs (default <data>/agents/<name>, else ./lunar-agent-<name>).")
+    var state: String?
+
+    @Option(name: .long, help: "qemu: the folder for console logs (default <data>/consoles, shared by the hosts of one `lunar up`).")
+    var consoles: String?
+
+    @Option(name: .long, help: "qemu: kvm or tcg (default: probed once at start).")
+    var accel: String?
+
+    @Flag(name: .long, help: "qemu: stop every guest when the agent stops (lunar up); by default guests outlive their agent.")
+    var stopGuestsOnExit = false
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -66,9 +81,31 @@ struct AgentCommand: AsyncParsableCommand {
             rules.append(rule)
         }
         if !rules.isEmpty { logger.warning("injecting failures", metadata: ["faults": .string(fault.joined(separator: " "))]) }
-        let agent = LunarAgentService(configuration: configuration, logger: logger, faults: rules.isEmpty ? nil : ScriptedFaults(rules: rules))
+        var makeHypervisor: (@Sendable (StoragePoolManager, Logger) -> any Hypervisor)?
+        if hypervisor == .qemu {
+            if let accel, !["kvm", "tcg"].contains(accel) { throw ValidationError("--accel is kvm or tcg") }
+            let stateFolder = state ?? folder.map { ($0 as NSString).appendingPathComponent("agents/\(name)") } ?? "lunar-agent-\(name)"
+            var qemu = QEMUConfiguration(
+                stateDirectory: stateFolder, consoleDirectory: consoles ?? folder.map { ($0 as NSString).appendingPathComponent("consoles") }, hostName: name,
+                initiatorIQN: configuration.initiatorIQN
+            )
+            // A Unix socket path has 108 bytes: <state>/vm/<uuid>/qmp must fit.
+            guard (stateFolder as NSString).standardizingPath.utf8.count + 45 < 108 else { throw ValidationError("--state \(stateFolder) is too long for QMP socket paths") }
+            qemu.accel = accel
+            qemu.migrationAddress = address
+            qemu.stopGuestsOnExit = stopGuestsOnExit
+            let settings = qemu
+            makeHypervisor = { _, logger in QEMUHypervisor(configuration: settings, logger: logger) }
+        }
+        let agent = LunarAgentService(
+            configuration: configuration, logger: logger, faults: rules.isEmpty ? nil : ScriptedFaults(rules: rules), hypervisor: makeHypervisor
+        )
         let group = ServiceGroup(configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    enum HypervisorChoice: String, ExpressibleByArgument, CaseIterable {
+        case simulator, qemu
     }
 
     static func defaultInitiator(_ name: String) -> String {

@@ -26,7 +26,7 @@ public final class LunarAgentService: Service, Sendable {
     ///   - transport: how to reach the server (default: a WebSocket to `configuration.serverURL`).
     public init(
         configuration: AgentConfiguration, logger: Logger, adaptors: [any StorageAdaptor]? = nil, faults: (any AgentFaultInjector)? = nil,
-        transport: (any AgentTransport)? = nil, clock: any Clock<Duration> = ContinuousClock()
+        transport: (any AgentTransport)? = nil, clock: any Clock<Duration> = ContinuousClock(), hypervisor: (@Sendable (StoragePoolManager, Logger) -> any Hypervisor)? = nil
     ) {
         self.configuration = configuration
         var logger = logger
@@ -35,13 +35,14 @@ public final class LunarAgentService: Service, Sendable {
         self.pools = StoragePoolManager(
             adaptors: adaptors ?? [LunarISCSIAdaptor(initiatorName: configuration.initiatorIQN, logger: logger), LocalFileAdaptor()]
         )
-        self.handler = AgentCommandHandler(pools: pools, logger: logger)
+        self.handler = AgentCommandHandler(pools: pools, hypervisor: hypervisor?(pools, logger), logger: logger)
         self.faults = faults
         self.transport = transport ?? WebSocketAgentTransport(url: configuration.serverURL)
         self.clock = clock
     }
 
     public func run() async throws {
+        await handler.hypervisor.adoptRunningGuests()
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -74,9 +75,9 @@ public final class LunarAgentService: Service, Sendable {
     func session() async throws -> Bool {
         let registration = AgentRegistration(
             token: configuration.token, hostName: configuration.hostName, ipAddress: configuration.ipAddress,
-            initiatorIQN: configuration.initiatorIQN, hypervisor: "Simulator", cluster: configuration.cluster,
+            initiatorIQN: configuration.initiatorIQN, hypervisor: handler.hypervisor.name, cluster: configuration.cluster,
             cpuCores: configuration.cpuCores, cpuSpeedMHz: configuration.cpuSpeedMHz, memoryBytes: configuration.memoryBytes,
-            vms: await handler.reports(), connectedVolumes: await pools.connectedDisks()
+            vms: await handler.reports(), connectedVolumes: await handler.connectedVolumes(), accel: handler.hypervisor.accel
         )
         let session = AgentSession(
             registration: registration, handler: handler, pools: pools, logger: logger, commandLimit: configuration.maximumConcurrentCommands,
@@ -135,7 +136,7 @@ public struct AgentSession: Sendable {
                         while !Task.isCancelled {
                             try await clock.sleep(for: interval)
                             sequence += 1
-                            send(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports(), connectedVolumes: await pools.connectedDisks())))
+                            send(.heartbeat(AgentHeartbeat(sequence: sequence, vms: await handler.reports(), connectedVolumes: await handler.connectedVolumes())))
                         }
                     }
                 case .refused(let reason):

@@ -1,7 +1,7 @@
 /// Hypervisor-side I/O throttles (libvirt `iotune`), carried by offerings and copied onto volumes.
 /// Each limit has a rate, an optional burst rate (`...max`) and the burst's length in seconds.
-public struct HypervisorRateLimits: Sendable, Hashable {
-    public struct Limit: Sendable, Hashable {
+public struct HypervisorRateLimits: Sendable, Hashable, Codable {
+    public struct Limit: Sendable, Hashable, Codable {
         public var rate: Int64?
         public var max: Int64?
         public var maxLength: Int64?
@@ -54,6 +54,9 @@ public struct HypervisorRateLimits: Sendable, Hashable {
     public var iopsWrite = Limit()
 
     public init() {}
+
+    /// Whether no limit is set.
+    public var isEmpty: Bool { Kind.allCases.allSatisfy { self[$0].rate == nil } }
 
     public subscript(kind: Kind) -> Limit {
         get {

@@ -150,19 +150,22 @@ struct AgentEndpoint: Sendable {
             throw LunarError.refused("wrong registration token")
         }
         guard let iqn = ISCSIName.normalized(registration.initiatorIQN) else { throw LunarError.refused("not an iSCSI initiator name: \(registration.initiatorIQN)") }
-        guard HypervisorType(caseInsensitive: registration.hypervisor) == .simulator else {
-            throw LunarError.refused("hypervisor \(registration.hypervisor) is not supported yet")
+        guard let hypervisor = HypervisorType(caseInsensitive: registration.hypervisor) else {
+            throw LunarError.refused("hypervisor \(registration.hypervisor) is not supported")
         }
         let clusters = try await server.store.clusters(id: nil, zoneID: nil, podID: nil, name: nil, hypervisor: nil, keyword: nil, window: .all).items
         let cluster: Cluster?
         if let wanted = registration.cluster {
             cluster = clusters.first { $0.id.uuid == wanted.lowercased() || $0.name == wanted }
         } else {
-            cluster = clusters.first { $0.hypervisor == .simulator }
+            cluster = clusters.first { $0.hypervisor == hypervisor }
         }
-        guard let cluster else { throw LunarError.refused("no cluster \(registration.cluster ?? "of hypervisor Simulator") to join") }
+        guard let cluster else { throw LunarError.refused("no cluster \(registration.cluster ?? "of hypervisor \(hypervisor.rawValue)") to join") }
+        guard cluster.hypervisor == hypervisor else {
+            throw LunarError.refused("cluster \(cluster.name) is \(cluster.hypervisor.rawValue); a \(hypervisor.rawValue) host cannot join it")
+        }
         let host = LunarModel.Host(
-            id: .random(), name: registration.hostName, zoneID: cluster.zoneID, podID: cluster.podID, clusterID: cluster.id, hypervisor: .simulator,
+            id: .random(), name: registration.hostName, zoneID: cluster.zoneID, podID: cluster.podID, clusterID: cluster.id, hypervisor: hypervisor,
             ipAddress: registration.ipAddress, initiatorIQN: iqn, state: .up, resourceState: .enabled, cpuCores: registration.cpuCores,
             cpuSpeedMHz: registration.cpuSpeedMHz, memoryBytes: registration.memoryBytes, lastPingedEpochSeconds: server.time.nowEpochSeconds(),
             createdEpochSeconds: server.time.nowEpochSeconds()

@@ -220,11 +220,14 @@ struct VMService: Sendable {
             let spec = try await flow.step("grant \(destination.name)", undo: fenceStep(volumes, destination), uncertain: true) {
                 try await grantAll(volumes, vm: vm, to: destination, reason: .migration, jobID: context?.jobID)
             }
-            _ = try await flow.step(
+            let prepared = try await flow.step(
                 "PrepareForMigration on \(destination.name)", undo: agentStep("CancelMigration on \(destination.name)", .cancelMigration(id), destination), uncertain: true
             ) {
                 try await agents.call(.prepareForMigration(spec), on: destinationID)
             }
+            // QEMU's receiver listens on a port it chose; the simulator's needs none.
+            var target = target
+            target.uri = prepared.incomingURI
             // Undoing the hand-over: the destination is stopped and fenced before the source
             // resumes, so the two never write at once.
             let resumeSource = FlowUndo.resumeSource(vm: id, source: sourceID, destination: destinationID, volumes: volumes.map(\.id))
@@ -232,6 +235,12 @@ struct VMService: Sendable {
                 try await agents.call(.migrateVM(vm: id, destination: target), on: sourceID)
             }
             guard let state = moved.migrationState else { throw LunarError(.internalError, "the source handed over no VM state") }
+            if let statistics = moved.migration {
+                server.logger.info(
+                    "live migration", metadata: ["vm.id": .string(id.uuid), "migration.total_ms": .stringConvertible(statistics.totalMilliseconds), "migration.downtime_ms": .stringConvertible(statistics.downtimeMilliseconds)]
+                )
+                _ = try await context?.step("migrated in \(statistics.totalMilliseconds) ms, downtime \(statistics.downtimeMilliseconds) ms, \(statistics.transferredBytes) bytes") {}
+            }
             do {
                 _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }
             } catch {

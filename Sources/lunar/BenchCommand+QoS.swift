@@ -57,7 +57,12 @@ extension BenchCommand {
                     }
                 }
             } catch {
-                _ = try? await client.updateNodeQoS(enabled: original.enabled, capacityIOPS: original.capacityIOPS)
+                // The node's QoS is put back before the error is told; if it cannot be, say so loudly.
+                do {
+                    _ = try await client.updateNodeQoS(enabled: original.enabled, capacityIOPS: original.capacityIOPS)
+                } catch let restore {
+                    FileHandle.standardError.write(Data("lunar bench: could not restore the node's QoS (\(restore)); run: lunar san qos --capacity-iops \(original.capacityIOPS) \(original.enabled ? "--enable" : "--disable")\n".utf8))
+                }
                 await bench.cleanUp()
                 throw error
             }
@@ -100,9 +105,9 @@ final class QoSBenchRun: @unchecked Sendable {
     }
 
     func volume(_ name: String, _ qos: SANVolumeQoS) async throws -> ISCSIInitiatorSession {
-        if let existing = try? await client.volume(name) {
-            // A leftover of an interrupted run.
-            for initiator in existing.allowedInitiators { _ = try? await client.disallow(name, initiator: initiator) }
+        // A leftover of an interrupted run ("not found" and "unreachable" told apart by listing).
+        if let existing = try await client.listVolumes().first(where: { $0.name == name }) {
+            for initiator in existing.allowedInitiators { _ = try await client.disallow(name, initiator: initiator) }
             try await client.deleteVolume(name)
         }
         let info = try await client.createVolume(name: name, size: "128M", qos: qos)
@@ -122,15 +127,21 @@ final class QoSBenchRun: @unchecked Sendable {
         return QoSLoad(session: session, queueDepth: depth, sizes: sizes, spanBytes: spanBytes, origin: origin, seed: seed)
     }
 
+    /// Logs out and deletes the bench's volumes; what cannot be undone is told on stderr, with
+    /// the volume to delete by hand (the next run also removes leftovers first).
     func cleanUp() async {
         for (name, session) in sessions {
             await session.logout()
-            for _ in 0..<50 {
-                if (try? await client.volume(name).sessions.isEmpty) ?? true { break }
-                try? await Task.sleep(for: .milliseconds(100))
+            do {
+                for _ in 0..<50 {
+                    if try await client.volume(name).sessions.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                _ = try await client.disallow(name, initiator: initiatorName)
+                try await client.deleteVolume(name)
+            } catch {
+                FileHandle.standardError.write(Data("lunar bench: could not remove the bench volume \(name) (\(error)); delete it with: lunar san volume delete \(name)\n".utf8))
             }
-            _ = try? await client.disallow(name, initiator: initiatorName)
-            try? await client.deleteVolume(name)
         }
         sessions = [:]
     }

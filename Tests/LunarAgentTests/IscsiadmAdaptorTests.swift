@@ -13,10 +13,12 @@ struct IscsiadmAdaptorTests {
         let calls = Mutex<[[String]]>([])
         let sessions: Mutex<String>
         let loginStatus: Int32
+        let logoutStatus: Int32
 
-        init(sessions: String = "", loginStatus: Int32 = 0) {
+        init(sessions: String = "", loginStatus: Int32 = 0, logoutStatus: Int32 = 0) {
             self.sessions = Mutex(sessions)
             self.loginStatus = loginStatus
+            self.logoutStatus = logoutStatus
         }
 
         func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
@@ -25,6 +27,7 @@ struct IscsiadmAdaptorTests {
                 let listing = sessions.withLock { $0 }
                 return (listing.isEmpty ? 21 : 0, listing)
             }
+            if arguments.last == "-u" { return (logoutStatus, logoutStatus == 0 ? "" : "iscsiadm: Could not logout of all requested sessions") }
             if arguments.last == "-l" { return (loginStatus, loginStatus == 24 ? "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)" : "") }
             return (0, "")
         }
@@ -81,12 +84,19 @@ struct IscsiadmAdaptorTests {
         let runner = RecordingRunner(sessions: listing)
         let adaptor = IscsiadmAdaptor(runner: runner, deviceDirectory: "/nonexistent")
         #expect(await adaptor.connectedDisks() == [volume], "only Lunar's targets name volumes")
-        await adaptor.disconnect(volume)
+        try await adaptor.disconnect(volume)
         let calls = runner.calls.withLock { $0 }
         #expect(calls.suffix(2) == [
             ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-u"],
             ["iscsiadm", "-m", "node", "-T", iqn, "-p", "127.0.0.1:3260", "-o", "delete"],
         ])
         #expect(IscsiadmAdaptor.parseSessions("iscsiadm: No active sessions.").isEmpty)
+    }
+
+    @Test func aLogoutThatFailsIsThrownNotSwallowed() async throws {
+        let runner = RecordingRunner(sessions: "tcp: [3] 127.0.0.1:3260,1 \(iqn) (non-flash)", logoutStatus: 8)
+        let adaptor = IscsiadmAdaptor(runner: runner, deviceDirectory: "/nonexistent")
+        await #expect(throws: AgentFailure.self) { try await adaptor.disconnect(volume) }
+        #expect(!runner.calls.withLock { $0 }.contains { $0.last == "delete" }, "the node record stays while a session may")
     }
 }

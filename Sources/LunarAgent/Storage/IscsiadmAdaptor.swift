@@ -55,11 +55,14 @@ public actor IscsiadmAdaptor: StorageAdaptor {
         return connected
     }
 
-    public func disconnect(_ volumeID: VolumeID) async {
+    /// Logs out of every session to the volume's target and forgets its node record. A logout
+    /// that fails is thrown: the host may still reach the disk.
+    public func disconnect(_ volumeID: VolumeID) async throws {
         disks.removeValue(forKey: volumeID)?.close()
-        for session in (try? await sessions()) ?? [] where Self.volumeID(fromTarget: session.iqn) == volumeID {
-            _ = try? await runner.run(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-u"])
-            _ = try? await runner.run(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-o", "delete"])
+        for session in try await sessions() where Self.volumeID(fromTarget: session.iqn) == volumeID {
+            // 21: no such session or record (a repeat, or one that ended by itself).
+            try await check(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-u"], "log out of \(session.iqn)", accepting: [0, 21])
+            try await check(["iscsiadm", "-m", "node", "-T", session.iqn, "-p", session.portal, "-o", "delete"], "forget \(session.iqn)", accepting: [0, 21])
         }
     }
 
@@ -97,9 +100,9 @@ public actor IscsiadmAdaptor: StorageAdaptor {
         return VolumeID(String(iqn[range.upperBound...]))
     }
 
-    func check(_ arguments: [String], _ what: String) async throws {
+    func check(_ arguments: [String], _ what: String, accepting: Set<Int32> = [0]) async throws {
         let result = try await runner.run(arguments)
-        guard result.status == 0 else { throw AgentFailure(.connectFailed, "iscsiadm could not \(what) (\(result.status)): \(result.output.prefix(300))") }
+        guard accepting.contains(result.status) else { throw AgentFailure(.connectFailed, "iscsiadm could not \(what) (\(result.status)): \(result.output.prefix(300))") }
     }
 }
 

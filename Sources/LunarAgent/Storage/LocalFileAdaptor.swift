@@ -25,7 +25,7 @@ public actor LocalFileAdaptor: StorageAdaptor {
         return connected
     }
 
-    public func disconnect(_ volumeID: VolumeID) async {
+    public func disconnect(_ volumeID: VolumeID) async throws {
         guard let disk = disks.removeValue(forKey: volumeID) else { return }
         disk.close()
     }

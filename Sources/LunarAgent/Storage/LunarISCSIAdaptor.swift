@@ -51,7 +51,7 @@ public actor LunarISCSIAdaptor: StorageAdaptor {
         return connected
     }
 
-    public func disconnect(_ volumeID: VolumeID) async {
+    public func disconnect(_ volumeID: VolumeID) async throws {
         guard let disk = disks.removeValue(forKey: volumeID) else { return }
         await disk.initiator.logout()
         logger.info("disk disconnected", metadata: ["volume.id": .string(volumeID.uuid)])

@@ -9,7 +9,8 @@ public protocol StorageAdaptor: Sendable {
     /// Connects (or finds connected) the disk. Idempotent.
     func connect(_ disk: DiskSpec) async throws -> any PhysicalDisk
     /// Disconnects the disk if it is connected. Idempotent.
-    func disconnect(_ volumeID: VolumeID) async
+    /// - Throws: when the disk may still be connected (a logout that failed).
+    func disconnect(_ volumeID: VolumeID) async throws
     /// The disk if it is connected.
     func physicalDisk(_ volumeID: VolumeID) async -> (any PhysicalDisk)?
     /// Every disk connected through this adaptor.

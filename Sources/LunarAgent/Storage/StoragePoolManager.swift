@@ -27,14 +27,19 @@ public actor StoragePoolManager {
         try await adaptor(for: disk.poolType).connect(disk)
     }
 
-    public func disconnect(_ disk: DiskSpec) async {
+    public func disconnect(_ disk: DiskSpec) async throws {
         guard let adaptor = adaptors[disk.poolType] else { return }
-        await adaptor.disconnect(disk.volumeID)
+        try await adaptor.disconnect(disk.volumeID)
     }
 
-    /// Disconnects a volume from whichever adaptor holds it.
-    public func disconnect(_ volumeID: VolumeID) async {
-        for adaptor in adaptors.values { await adaptor.disconnect(volumeID) }
+    /// Disconnects a volume from whichever adaptor holds it; every adaptor is tried, and the
+    /// first failure is thrown after.
+    public func disconnect(_ volumeID: VolumeID) async throws {
+        var failure: (any Error)?
+        for adaptor in adaptors.values {
+            do { try await adaptor.disconnect(volumeID) } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
     }
 
     /// Every connected disk, across adaptors.

@@ -214,7 +214,13 @@ public actor QEMUHypervisor: Hypervisor {
     /// (paused, a receiver, a migrated source) is told to quit at once.
     public func stop(_ id: VirtualMachineID) async throws -> AgentResult {
         guard let guest = guests[id] else { return AgentResult() }
-        let status = try? await guest.qmp.execute("query-status", timeout: .seconds(3))["status"]?.stringValue
+        // A guest that cannot say it runs is not waited on for the power button.
+        var status: String?
+        do {
+            status = try await guest.qmp.execute("query-status", timeout: .seconds(3))["status"]?.stringValue
+        } catch {
+            logger.warning("a guest to stop does not answer query-status; quitting it", metadata: ["vm.id": .string(id.uuid), "error": .string("\(error)")])
+        }
         var gone = !guest.process.isAlive
         if !gone, status == "running" {
             do {
@@ -298,17 +304,28 @@ public actor QEMUHypervisor: Hypervisor {
         } catch QMPSession.Failure.refused(let errorClass, _) where errorClass == "DeviceNotFound" {
             // Gone already (a repeat after a lost answer).
         }
+        // The nodes hold QEMU's iSCSI session: one that stays is thrown, and only "no such
+        // node/object" (a repeat, or a disk without throttle or secret) counts as done.
         for node in guest.commandLine.blockNodes(disk).reversed() {
-            do { _ = try await guest.qmp.execute("blockdev-del", JSONObject(["node-name": node["node-name"] ?? ""])) } catch QMPSession.Failure.refused {}
+            try await Self.ignoringAbsent { _ = try await guest.qmp.execute("blockdev-del", JSONObject(["node-name": node["node-name"] ?? ""])) }
         }
         for object in [names.throttleGroup, names.secret] {
-            do { _ = try await guest.qmp.execute("object-del", JSONObject(["id": object.json])) } catch QMPSession.Failure.refused {}
+            try await Self.ignoringAbsent { _ = try await guest.qmp.execute("object-del", JSONObject(["id": object.json])) }
         }
         guest.spec.disks.removeAll { $0.volumeID == volume }
         guests[id] = guest
         try writeSpec(guest.spec, to: guest.commandLine)
         logger.info("disk unplugged", metadata: ["vm.id": .string(id.uuid), "volume.id": .string(volume.uuid)])
         return AgentResult(vms: [await report(id)].compactMap { $0 })
+    }
+
+    /// Runs a QMP removal; QEMU's "not found" refusals mean it is gone already.
+    static func ignoringAbsent(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch QMPSession.Failure.refused(let errorClass, let description)
+            where errorClass == "DeviceNotFound" || description.contains("Failed to find") || description.contains("not found")
+        {}
     }
 
     static func waitForDeletion(of device: String, in events: AsyncStream<QMPEvent>, within timeout: Duration) async -> Bool {

@@ -28,7 +28,8 @@ public actor QMPClient {
 
     /// Connects and negotiates; fails after `timeout` if QEMU does not greet.
     public static func connect(path: String, timeout: Duration = .seconds(5)) async throws -> QMPClient {
-        let (lines, sink) = AsyncStream.makeStream(of: String?.self, bufferingPolicy: .unbounded)
+        // Bounded: a client that falls this far behind closes the session rather than queue on.
+        let (lines, sink) = AsyncStream.makeStream(of: String?.self, bufferingPolicy: .bufferingOldest(4_096))
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
@@ -151,7 +152,11 @@ final class QMPLineHandler: ChannelInboundHandler, @unchecked Sendable {
             let length = newline - pending.readerIndex
             let line = pending.readString(length: length) ?? ""
             pending.moveReaderIndex(forwardBy: 1)
-            sink.yield(line)
+            if case .dropped = sink.yield(line) {
+                sink.finish()
+                context.close(promise: nil)
+                return
+            }
         }
         pending.discardReadBytes()
         if pending.readableBytes > limit {

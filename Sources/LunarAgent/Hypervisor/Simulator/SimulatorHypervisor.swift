@@ -34,10 +34,13 @@ public actor SimulatorHypervisor: Hypervisor {
     public func agentStopping() async {
         for (id, vm) in vms {
             _ = await vm.pause()
-            for disk in await vm.spec.disks { await pools.disconnect(disk) }
             vms[id] = nil
         }
-        for volume in await pools.connectedDisks() { await pools.disconnect(volume) }
+        for volume in await pools.connectedDisks() {
+            do { try await pools.disconnect(volume) } catch {
+                logger.error("a disk could not be disconnected as the agent stops", metadata: ["volume.id": .string(volume.uuid), "error": .string("\(error)")])
+            }
+        }
     }
 
     public func start(_ spec: VMSpec, paused: Bool) async throws -> AgentResult {
@@ -48,7 +51,7 @@ public actor SimulatorHypervisor: Hypervisor {
                 if !paused { try await existing.start() }
                 return AgentResult(vms: [await existing.report()])
             }
-            _ = await stopNow(spec.id)
+            _ = try await stopNow(spec.id)
         }
         var connected: [DiskSpec] = []
         var disks: [VolumeID: any PhysicalDisk] = [:]
@@ -63,19 +66,27 @@ public actor SimulatorHypervisor: Hypervisor {
             logger.info(paused ? "migration receiver ready" : "VM started", metadata: ["vm.id": .string(spec.id.uuid), "vm.disks": .stringConvertible(spec.disks.count)])
             return AgentResult(vms: [await vm.report()])
         } catch {
-            for disk in connected { await pools.disconnect(disk) }
+            // The start's own error is the answer; a disk left connected is logged (and the
+            // server's fence after a failed start takes it away at the SAN).
+            for disk in connected {
+                do { try await pools.disconnect(disk) } catch let undo {
+                    logger.error("a failed start could not disconnect a disk", metadata: ["volume.id": .string(disk.volumeID.uuid), "error": .string("\(undo)")])
+                }
+            }
             throw error
         }
     }
 
-    public func stop(_ id: VirtualMachineID) async throws -> AgentResult { await stopNow(id) }
+    public func stop(_ id: VirtualMachineID) async throws -> AgentResult { try await stopNow(id) }
 
-    public func cancelMigration(_ id: VirtualMachineID) async throws -> AgentResult { await stopNow(id) }
+    public func cancelMigration(_ id: VirtualMachineID) async throws -> AgentResult { try await stopNow(id) }
 
-    func stopNow(_ id: VirtualMachineID) async -> AgentResult {
+    /// The VM stops at once; a disk that cannot be disconnected is thrown (the host's next
+    /// clean-up sweep, which lists it as connected, disconnects it).
+    func stopNow(_ id: VirtualMachineID) async throws -> AgentResult {
         guard let vm = vms.removeValue(forKey: id) else { return AgentResult() }
         _ = await vm.pause()
-        for disk in await vm.spec.disks { await pools.disconnect(disk) }
+        for disk in await vm.spec.disks { try await pools.disconnect(disk) }
         logger.info("VM stopped", metadata: ["vm.id": .string(id.uuid)])
         return AgentResult()
     }
@@ -89,7 +100,7 @@ public actor SimulatorHypervisor: Hypervisor {
 
     public func detach(_ volumeID: VolumeID, from id: VirtualMachineID) async throws -> AgentResult {
         if let vm = vms[id] { await vm.detach(volumeID) }
-        await pools.disconnect(volumeID)
+        try await pools.disconnect(volumeID)
         return AgentResult(vms: vms[id] == nil ? [] : [await vms[id]!.report()])
     }
 
@@ -107,6 +118,6 @@ public actor SimulatorHypervisor: Hypervisor {
 
     public func takeAway(_ volume: VolumeID) async throws {
         for vm in vms.values where await vm.volumes.contains(volume) { await vm.detach(volume) }
-        await pools.disconnect(volume)
+        try await pools.disconnect(volume)
     }
 }

@@ -32,6 +32,9 @@ public struct QEMUCommandLine: Sendable {
         self.incoming = incoming
     }
 
+    /// Long enough that a SAN busy with QoS queues never trips it, short enough that a fence shows.
+    public static let iscsiTimeoutSeconds = 10
+
     public var qmpSocket: String { directory + "/qmp" }
     public var pidFile: String { directory + "/qemu.pid" }
 
@@ -90,6 +93,11 @@ public struct QEMUCommandLine: Sendable {
             source = JSONObject([
                 "driver": "iscsi", "transport": "tcp", "portal": portal.json, "target": iqn.json, "lun": lun.json,
                 "initiator-name": initiatorIQN.json,
+                // A request the SAN does not answer fails after this many seconds, and werror=stop
+                // pauses the guest. (A fence is different: the SAN drops the session and refuses
+                // the re-login, which libiscsi retries without end, so the writes hang unanswered;
+                // nothing reaches the disk either way. docs/qemu.md.)
+                "timeout": Self.iscsiTimeoutSeconds.json,
             ])
             if let user, Self.chap(disk) != nil {
                 source["user"] = user.json

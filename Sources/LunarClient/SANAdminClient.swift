@@ -224,6 +224,28 @@ public struct SANAdminClient: Sendable {
         try await send(method, path, bodyData: try body.map { try JSONEncoder().encode($0) })
     }
 
+    /// One request and its whole body. Not connected at all (refused, or no connection within the
+    /// connect timeout) means nothing was sent: unreachable. Any later failure leaves a change's
+    /// outcome unknown, except for a read (`retryable`), which is asked once more: a pooled
+    /// connection the SAN closed as it stopped fails on reuse with a reset, and a fresh one then
+    /// tells "unreachable" from "no answer".
+    func exchange(_ request: HTTPClientRequest, retryable: Bool) async throws -> (HTTPClientResponse, ByteBuffer) {
+        for attempt in 1...2 {
+            do {
+                let response = try await httpClient.execute(request, timeout: .seconds(60))
+                return (response, try await response.body.collect(upTo: 64 << 20))
+            } catch {
+                if (error as? HTTPClientError) == .connectTimeout || error is NIOConnectionError
+                    || (error as? IOError).map({ [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains($0.errnoCode) }) == true
+                {
+                    throw LunarClientError.unreachable("cannot connect to the SAN admin API at \(baseURL): \(error)")
+                }
+                guard retryable, attempt == 1 else { throw LunarClientError.transport("no answer from the SAN admin API at \(baseURL): \(error)") }
+            }
+        }
+        throw LunarClientError.transport("no answer from the SAN admin API at \(baseURL)")
+    }
+
     func send(_ method: HTTPMethod, _ path: String, bodyData: Data?) async throws -> Data {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -232,21 +254,7 @@ public struct SANAdminClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: bodyData))
         }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await httpClient.execute(request, timeout: .seconds(60))
-            bytes = try await response.body.collect(upTo: 64 << 20)
-        } catch {
-            // Not connected at all (refused, or no connection within the connect timeout) means
-            // nothing was sent; any later failure leaves the outcome unknown.
-            if (error as? HTTPClientError) == .connectTimeout || error is NIOConnectionError
-                || (error as? IOError).map({ [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains($0.errnoCode) }) == true
-            {
-                throw LunarClientError.unreachable("cannot connect to the SAN admin API at \(baseURL): \(error)")
-            }
-            throw LunarClientError.transport("no answer from the SAN admin API at \(baseURL): \(error)")
-        }
+        let (response, bytes) = try await exchange(request, retryable: method == .GET)
         let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
             let detail = try? JSONDecoder().decode(SANErrorBody.self, from: data)

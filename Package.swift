@@ -54,7 +54,7 @@ let package = Package(
         // Storage provider contract and built-in providers.
         .target(
             name: "LunarStorage",
-            dependencies: ["LunarModel", "LunarClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LunarModel", "LunarClient", "ISCSI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The storage node.
@@ -91,6 +91,7 @@ let package = Package(
             name: "LunarServer",
             dependencies: [
                 "LunarModel", "LunarWire", "LunarStorage", "ISCSI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -32,3 +32,13 @@ long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long offset) {
     return -1;
 #endif
 }
+
+long ciscsi_copy_range(int source, int destination, long offset, size_t length) {
+#ifdef __linux__
+    loff_t in = (loff_t)offset, out = (loff_t)offset;
+    return (long)copy_file_range(source, &in, destination, &out, length, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

@@ -54,14 +54,36 @@ public struct SANAdminClient: Sendable {
         try await request(.GET, "/v1/volumes/\(escape(name))", as: SANVolumeInfo.self)
     }
 
-    public func createVolume(name: String, size: String, qos: SANVolumeQoS? = nil, account: String? = nil) async throws -> SANVolumeInfo {
+    /// Creates a volume; with `source`, the node fills it with a copy of that volume's data.
+    public func createVolume(name: String, size: String, qos: SANVolumeQoS? = nil, account: String? = nil, source: String? = nil) async throws -> SANVolumeInfo {
         struct Create: Encodable {
             var name: String
             var size: String
             var qos: SANVolumeQoS?
             var account: String?
+            var source: String?
         }
-        return try await request(.POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos, account: account), as: SANVolumeInfo.self)
+        return try await request(
+            .POST, "/v1/volumes", json: Create(name: name, size: size, qos: qos, account: account, source: source), as: SANVolumeInfo.self,
+            // A copy of a large image takes the node a while; a plain create is quick.
+            timeout: source == nil ? .seconds(60) : .minutes(30)
+        )
+    }
+
+    /// Writes the file at `path` into volume `name` from offset 0, streamed a mebibyte at a time
+    /// (the node refuses while anyone is logged in to the volume).
+    public func upload(_ name: String, fromFile path: String) async throws {
+        let reader = try FileChunkReader(path: path)
+        var request = HTTPClientRequest(url: baseURL + "/v1/volumes/\(escape(name))/data")
+        request.method = .PUT
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        let stream = AsyncThrowingStream<ByteBuffer, any Error>(unfolding: { try reader.next() })
+        request.body = .stream(stream, length: .known(reader.length))
+        // Minutes per gigabyte at worst on a loaded loopback; never unbounded.
+        let seconds = 60 + reader.length / (8 << 20)
+        let (response, bytes) = try await exchange(request, retryable: false, timeout: .seconds(seconds))
+        try check(response, Data(bytes.readableBytesView))
     }
 
     public func capacity() async throws -> SANNodeCapacity {
@@ -204,8 +226,8 @@ public struct SANAdminClient: Sendable {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 
-    func request<T: Decodable>(_ method: HTTPMethod, _ path: String, json: some Encodable, as type: T.Type) async throws -> T {
-        try decode(try await send(method, path, bodyData: try JSONEncoder().encode(json)), path: path, as: type)
+    func request<T: Decodable>(_ method: HTTPMethod, _ path: String, json: some Encodable, as type: T.Type, timeout: TimeAmount = .seconds(60)) async throws -> T {
+        try decode(try await send(method, path, bodyData: try JSONEncoder().encode(json), timeout: timeout), path: path, as: type)
     }
 
     func request<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [String: String]? = nil, as type: T.Type) async throws -> T {
@@ -229,10 +251,10 @@ public struct SANAdminClient: Sendable {
     /// outcome unknown, except for a read (`retryable`), which is asked once more: a pooled
     /// connection the SAN closed as it stopped fails on reuse with a reset, and a fresh one then
     /// tells "unreachable" from "no answer".
-    func exchange(_ request: HTTPClientRequest, retryable: Bool) async throws -> (HTTPClientResponse, ByteBuffer) {
+    func exchange(_ request: HTTPClientRequest, retryable: Bool, timeout: TimeAmount = .seconds(60)) async throws -> (HTTPClientResponse, ByteBuffer) {
         for attempt in 1...2 {
             do {
-                let response = try await httpClient.execute(request, timeout: .seconds(60))
+                let response = try await httpClient.execute(request, timeout: timeout)
                 return (response, try await response.body.collect(upTo: 64 << 20))
             } catch {
                 if (error as? HTTPClientError) == .connectTimeout || error is NIOConnectionError
@@ -246,7 +268,7 @@ public struct SANAdminClient: Sendable {
         throw LunarClientError.transport("no answer from the SAN admin API at \(baseURL)")
     }
 
-    func send(_ method: HTTPMethod, _ path: String, bodyData: Data?) async throws -> Data {
+    func send(_ method: HTTPMethod, _ path: String, bodyData: Data?, timeout: TimeAmount = .seconds(60)) async throws -> Data {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -254,14 +276,19 @@ public struct SANAdminClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: bodyData))
         }
-        let (response, bytes) = try await exchange(request, retryable: method == .GET)
+        let (response, bytes) = try await exchange(request, retryable: method == .GET, timeout: timeout)
         let data = Data(bytes.readableBytesView)
+        try check(response, data)
+        return data
+    }
+
+    /// Throws the node's error for a reply that is not a success.
+    func check(_ response: HTTPClientResponse, _ data: Data) throws {
         guard (200..<300).contains(Int(response.status.code)) else {
             let detail = try? JSONDecoder().decode(SANErrorBody.self, from: data)
             throw LunarClientError.san(
                 status: Int(response.status.code), code: detail?.error.code ?? "http_\(response.status.code)", message: detail?.error.message ?? "HTTP \(response.status.code)"
             )
         }
-        return data
     }
 }

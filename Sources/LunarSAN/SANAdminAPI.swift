@@ -8,7 +8,7 @@ import NIOCore
 /// The node's admin HTTP/JSON API, every route behind `Authorization: Bearer <token>`:
 ///
 ///     GET    /v1/volumes                          list
-///     POST   /v1/volumes  {"name","size"}         create (size: bytes or "1G")
+///     POST   /v1/volumes  {"name","size","source"?} create (size: bytes or "1G"), a copy of source
 ///     GET    /v1/volumes/{name}                   show
 ///     POST   /v1/volumes/{name}/resize {"size"}   grow online
 ///     DELETE /v1/volumes/{name}                   delete (refused while sessions exist)
@@ -18,6 +18,7 @@ import NIOCore
 ///     PUT    /v1/volumes/{name}/grants/{iqn}      allow and return the connection (SANGrant)
 ///     DELETE /v1/volumes/{name}/grants/{iqn}      revoke; 204 once fenced, 404 when not granted
 ///     PUT    /v1/volumes/{name}/qos {"min_iops","max_iops","burst_iops"}  change QoS live
+///     PUT    /v1/volumes/{name}/data  (raw bytes, Content-Length)  write from offset 0 (no sessions)
 ///     GET    /v1/volumes/{name}/stats             I/O statistics (last second and totals)
 ///     GET    /v1/qos                              the node's QoS: enabled, capacity
 ///     PUT    /v1/qos {"enabled","capacity_iops"}  either or both
@@ -49,6 +50,13 @@ enum SANAdminAPI {
         var size: SizeValue
         var qos: SANVolumeQoS?
         var account: String?
+        /// A volume whose data the new one starts with (copied on the node).
+        var source: String?
+    }
+
+    struct UploadResult: Encodable {
+        var volume: String
+        var bytes: UInt64
     }
 
     struct AccountRequest: Decodable {
@@ -149,7 +157,9 @@ enum SANAdminAPI {
         volumes.post(
             use: guarded { request, _ in
                 let body = try await decode(CreateRequest.self, request)
-                return try json(try await store.create(name: body.name, sizeBytes: body.size.bytes, qos: body.qos, account: body.account), status: .created)
+                return try json(
+                    try await store.create(name: body.name, sizeBytes: body.size.bytes, qos: body.qos, account: body.account, source: body.source), status: .created
+                )
             }
         )
         volumes.get(":name", use: guarded { _, context in try json(try await store.show(try name(context))) })
@@ -204,6 +214,24 @@ enum SANAdminAPI {
             use: guarded { request, context in
                 let body = try await decode(SANVolumeQoS.self, request)
                 return try json(try await store.setQoS(name: try name(context), qos: body))
+            }
+        )
+        volumes.put(
+            ":name/data",
+            use: guarded { request, context in
+                let volume = try name(context)
+                guard let text = request.headers[.contentLength], let length = UInt64(text) else {
+                    throw SANError(.invalidRequest, "an upload needs a Content-Length (the bytes to write from offset 0)")
+                }
+                let device = try await store.beginUpload(name: volume, length: length)
+                do {
+                    try await SANUpload.write(request.body, length: length, into: device)
+                } catch {
+                    await store.endUpload(name: volume)
+                    throw error
+                }
+                await store.endUpload(name: volume)
+                return try json(UploadResult(volume: volume, bytes: length))
             }
         )
         volumes.get(":name/stats", use: guarded { _, context in try json(try await store.statistics(try name(context))) })

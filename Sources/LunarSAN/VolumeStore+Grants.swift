@@ -6,6 +6,7 @@ extension VolumeStore {
     /// Granting again is a no-op that answers the same.
     public func grant(name: String, initiator: String, portal: String) throws -> SANGrant {
         guard let volume = volumes[name] else { throw notFound(name) }
+        guard !uploadsUnderWay.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being written by an upload; grant it once that ends") }
         let secrets = try volume.metadata.account.map { try accountSecrets($0) }
         let info = try allow(name: name, initiator: initiator)
         return SANGrant(

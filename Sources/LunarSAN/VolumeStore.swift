@@ -35,6 +35,8 @@ public actor VolumeStore {
     var freeSpaceLow = false
     /// Fences under way, by volume and initiator (see `revokingChange`).
     var fencesUnderWay: [String: Task<Int, Never>] = [:]
+    /// Volumes the admin API is writing data into (no grant, delete or copy meanwhile).
+    var uploadsUnderWay: Set<String> = []
     nonisolated let secrets: SecretBox
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
@@ -176,7 +178,10 @@ public actor VolumeStore {
 
     // MARK: Changes
 
-    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil, account: String? = nil) throws -> SANVolumeInfo {
+    /// Creates a volume, empty or (`source`) holding a copy of another volume's data made here on
+    /// the node: a root disk from a template never passes through the management server or a host.
+    /// The copy is made and synced before the metadata is written, so a crash leaves no half copy.
+    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil, account: String? = nil, source: String? = nil) throws -> SANVolumeInfo {
         guard VolumeMetadata.validName(name) else {
             throw SANError(.invalidName, "volume names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
         }
@@ -187,6 +192,7 @@ public actor VolumeStore {
         try checkSize(sizeBytes)
         if let problem = qos?.problem { throw SANError(.invalidQoS, problem) }
         if let account, accounts[account] == nil { throw accountNotFound(account) }
+        let sourceImage = try source.map { try copySource($0, into: sizeBytes) }
         var generator = SystemRandomNumberGenerator()
         let serial = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         let metadata = VolumeMetadata(
@@ -197,6 +203,7 @@ public actor VolumeStore {
         try? DurableFile.remove(image)  // a leftover of an interrupted create
         let device = try Self.openDevice(image, metadata: metadata, create: true)
         do {
+            if let sourceImage { try copy(sourceImage, into: image) }
             try device.synchronize()
             try DurableFile.syncDirectory(of: image)
             try writeMetadata(metadata)
@@ -208,7 +215,9 @@ public actor VolumeStore {
         let unit = try Self.makeUnit(metadata, device: device, directory: directory)
         volumes[name] = Volume(metadata: metadata, device: device, unit: unit)
         publish(name)
-        logger.info("volume created", metadata: ["san.volume": .string(name), "san.size_bytes": .stringConvertible(sizeBytes)])
+        logger.info(
+            "volume created", metadata: ["san.volume": .string(name), "san.size_bytes": .stringConvertible(sizeBytes), "san.source": .string(source ?? "-")]
+        )
         return info(name)!
     }
 
@@ -236,6 +245,7 @@ public actor VolumeStore {
     /// Deletes a volume no initiator is logged in to.
     public func delete(name: String) throws {
         guard volumes[name] != nil else { throw notFound(name) }
+        guard !uploadsUnderWay.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being written by an upload") }
         let connected = sessions?.sessions(target: Self.iqn(configuration.iqnPrefix, name)) ?? []
         guard connected.isEmpty else {
             throw SANError(

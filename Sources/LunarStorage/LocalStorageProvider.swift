@@ -1,4 +1,5 @@
 import Foundation
+import ISCSI
 import LunarModel
 
 /// The unmanaged `local` provider: a pool is a folder (`url=file:///path`) every host of its
@@ -7,6 +8,8 @@ import LunarModel
 public struct LocalStorageProvider: StorageProvider {
     public let name = "local"
     public let isManaged = false
+    /// QEMU throttles a local volume's maximum IOPS; nothing reserves its minimum.
+    public let qosEnforcement = QoSEnforcement.hypervisor
 
     public init() {}
 
@@ -64,6 +67,28 @@ public struct LocalStorageProvider: StorageProvider {
         guard ftruncate(descriptor, off_t(volume.sizeBytes)) == 0 else { throw Self.ioError("size", path) }
         guard fsync(descriptor) == 0 else { throw Self.ioError("sync", path) }
         return path
+    }
+
+    /// A sparse copy of the source's file (holes stay holes; a reflink where the file system can).
+    public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor) async throws -> String {
+        let sourcePath = try source.path ?? file(for: source, in: pool)
+        let path = try await createVolume(volume, in: pool)
+        do {
+            _ = try SparseFileCopy.copy(fromPath: sourcePath, toPath: path)
+        } catch {
+            unlink(path)
+            throw LunarError(.internalError, "local storage: cannot copy \(sourcePath) to \(path): \(error)")
+        }
+        return path
+    }
+
+    public func write(_ volume: VolumeDescriptor, in pool: PoolDescriptor, fromFile source: String) async throws {
+        let path = try volume.path ?? file(for: volume, in: pool)
+        do {
+            _ = try SparseFileCopy.copy(fromPath: source, toPath: path)
+        } catch {
+            throw LunarError(.internalError, "local storage: cannot write \(source) into \(path): \(error)")
+        }
     }
 
     public func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {

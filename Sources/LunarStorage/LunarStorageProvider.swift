@@ -156,6 +156,30 @@ public struct LunarStorageProvider: StorageProvider {
         return "/\(created.iqn)/0"
     }
 
+    /// The SAN node copies the source volume's image into the new volume (sparse; holes stay holes).
+    public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor) async throws -> String {
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        // The node writes a copy's metadata only once the data is in: a volume found is whole.
+        if let existing = try await Self.unlessNotFound("look up volume \(name)", { try await client.volume(name) }) { return "/\(existing.iqn)/0" }
+        let reserve = Int64(volume.snapshotReservePercent ?? 0)
+        let bytes = (volume.sizeBytes + volume.sizeBytes * reserve / 100 + 511) / 512 * 512
+        let created = try await Self.translate("copy volume \(Self.volumeName(source)) to \(name)") {
+            try await client.createVolume(
+                name: name, size: String(bytes), qos: qos(minIOPS: volume.minIOPS, maxIOPS: volume.maxIOPS, in: pool), account: Self.accountName(pool),
+                source: Self.volumeName(source)
+            )
+        }
+        return "/\(created.iqn)/0"
+    }
+
+    /// Streams the file to the node's upload route.
+    public func write(_ volume: VolumeDescriptor, in pool: PoolDescriptor, fromFile path: String) async throws {
+        let client = try client(pool)
+        let name = Self.volumeName(volume)
+        try await Self.translate("write \(path) into volume \(name)") { try await client.upload(name, fromFile: path) }
+    }
+
     public func deleteVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws {
         let client = try client(pool)
         let name = Self.volumeName(volume)

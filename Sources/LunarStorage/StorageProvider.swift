@@ -155,6 +155,13 @@ public protocol StorageDriver: Sendable {
     /// What the storage saw of the host lately (HA asks whether a silent host is gone); nil when
     /// the storage cannot tell.
     func activity(of host: HostDescriptor, in pool: PoolDescriptor) async throws -> SANInitiatorActivity?
+    /// Creates the volume's storage holding a copy of `source`'s data, made by the storage itself
+    /// (a root disk from the pool's template volume: no data through the server or a host).
+    /// Idempotent as `createVolume` is; the copy is whole once this returns.
+    func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor) async throws -> String
+    /// Writes the local file at `path` into the volume from its first byte (a template's image onto
+    /// the pool's template volume). Refused while a host is connected to the volume.
+    func write(_ volume: VolumeDescriptor, in pool: PoolDescriptor, fromFile path: String) async throws
 }
 
 /// One initiator's access to one volume (its recorded path) on managed storage.
@@ -175,4 +182,13 @@ extension StorageDriver {
     public func accessList(in pool: PoolDescriptor) async throws -> Set<StorageAccess> { [] }
     public func removeAccess(_ access: StorageAccess, in pool: PoolDescriptor) async throws {}
     public func activity(of host: HostDescriptor, in pool: PoolDescriptor) async throws -> SANInitiatorActivity? { nil }
+
+    /// Storage that cannot copy volumes takes no templates with an image.
+    public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor) async throws -> String {
+        throw LunarError.refused("storage pool \(pool.name) cannot copy volumes: its root disks cannot start from a template image")
+    }
+
+    public func write(_ volume: VolumeDescriptor, in pool: PoolDescriptor, fromFile path: String) async throws {
+        throw LunarError.refused("storage pool \(pool.name) cannot be written by the management server: it takes no template images")
+    }
 }

@@ -17,4 +17,8 @@ long ciscsi_seek_hole(int fd, long offset);
 /// page cache or not at all, so it may run on an event loop.
 long ciscsi_pread_nowait(int fd, void *buffer, size_t length, long offset);
 
+/// copy_file_range at the same offset in both files (in the kernel; a reflink where possible);
+/// the bytes moved, or -1 and errno (EXDEV, ENOSYS, EOPNOTSUPP where it cannot).
+long ciscsi_copy_range(int source, int destination, long offset, size_t length);
+
 #endif

@@ -71,7 +71,7 @@ public enum LunarServerApp {
             router: router,
             server: httpServer,
             configuration: ApplicationConfiguration(address: .hostname(configuration.bindAddress, port: configuration.port), serverName: "Lunar"),
-            services: [DatabaseService(database: database), core.server.jobs, core.monitor],
+            services: [DatabaseService(database: database), core.server.jobs, core.monitor, core.server.templates],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 do {

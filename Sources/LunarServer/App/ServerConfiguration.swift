@@ -30,6 +30,10 @@ public struct ServerConfiguration: Sendable, Codable {
     public var missedHeartbeatsBeforeInvestigation: Int = 5
     /// Multiplies every agent command's timeout (simulations shorten them).
     public var agentTimeoutScale: Double = 1
+    /// Where registered templates are downloaded (`secondary` in the data folder when absent).
+    public var secondaryStorageDirectory: String?
+    /// The largest template image `registerTemplate` downloads.
+    public var maximumTemplateBytes: Int64 = 20 << 30
 
     public init(dataDirectory: String, bindAddress: String = "127.0.0.1", port: Int = 8080) {
         self.dataDirectory = dataDirectory
@@ -52,6 +56,8 @@ public struct ServerConfiguration: Sendable, Codable {
         case agentHeartbeatMilliseconds = "agent_heartbeat_ms"
         case missedHeartbeatsBeforeInvestigation = "missed_heartbeats"
         case agentTimeoutScale = "agent_timeout_scale"
+        case secondaryStorageDirectory = "secondary_storage"
+        case maximumTemplateBytes = "max_template_bytes"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,6 +76,8 @@ public struct ServerConfiguration: Sendable, Codable {
         self.agentHeartbeatMilliseconds = try container.decodeIfPresent(Int.self, forKey: .agentHeartbeatMilliseconds) ?? 1_000
         self.missedHeartbeatsBeforeInvestigation = try container.decodeIfPresent(Int.self, forKey: .missedHeartbeatsBeforeInvestigation) ?? 5
         self.agentTimeoutScale = try container.decodeIfPresent(Double.self, forKey: .agentTimeoutScale) ?? 1
+        self.secondaryStorageDirectory = try container.decodeIfPresent(String.self, forKey: .secondaryStorageDirectory)
+        self.maximumTemplateBytes = try container.decodeIfPresent(Int64.self, forKey: .maximumTemplateBytes) ?? 20 << 30
     }
 
     /// Reads a JSON config file.

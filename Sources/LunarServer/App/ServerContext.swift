@@ -15,11 +15,15 @@ public struct ServerContext: Sendable {
     /// Every connected agent, for commands to hosts.
     public let agents: AgentGateway
     public let agentHeartbeatMilliseconds: Int
+    /// Template downloads into secondary storage, and where their images are.
+    public let templates: TemplateDownloads
     /// One flow at a time per VM.
     public let vmLocks = VMLocks()
     /// One attach or detach at a time per volume (taken before the VM's turn, never after), so
     /// two VMs cannot both pass the "not attached" check for one volume.
     public let volumeLocks = KeyedAsyncLock<VolumeID>()
+    /// One maker at a time of a template's volume on a pool (`TemplateService`).
+    let templateCopyLocks = KeyedAsyncLock<String>()
     /// Called when the bootstrap root admin's keys change, so `admin-keys.json` follows.
     let rootKeysChanged: @Sendable (_ old: UserKeys, _ new: UserKeys) async -> Void
 }

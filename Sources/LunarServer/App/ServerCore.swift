@@ -44,7 +44,7 @@ public struct ServerCore: Sendable {
         )
         let commands = CommandTable(
             AccountCommands.all + InfrastructureCommands.all + JobCommands.all + DiscoveryCommands.all + OfferingCommands.all
-                + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + ConfigurationCommands.all
+                + TemplateCommands.all + PoolCommands.all + VolumeCommands.all + AccessCommands.all + VMCommands.all + HostCommands.all + NetworkCommands.all + ConfigurationCommands.all
                 + extraCommands
         )
         let providers = StorageProviderRegistry([LocalStorageProvider(), LunarStorageProvider()] + extraProviders)
@@ -52,6 +52,10 @@ public struct ServerCore: Sendable {
         let server = ServerContext(
             store: store, jobs: jobs, time: time, clock: clock, logger: logger, commands: commands, providers: providers, agents: agents,
             agentHeartbeatMilliseconds: configuration.agentHeartbeatMilliseconds,
+            templates: TemplateDownloads(
+                store: store, secondaryStorage: configuration.secondaryStorageDirectory ?? folder.file("secondary"),
+                maximumBytes: configuration.maximumTemplateBytes, logger: logger
+            ),
             rootKeysChanged: { old, new in
                 // Keep admin-keys.json in step when the key pair it holds is replaced.
                 guard let current = try? folder.readJSON(UserKeys.self, from: LunarEndpoints.adminKeysFileName), current.apiKey == old.apiKey else {
@@ -84,6 +88,7 @@ public struct ServerCore: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.jobs.run() }
             group.addTask { try await monitor.run() }
+            group.addTask { try await server.templates.run() }
         }
     }
 

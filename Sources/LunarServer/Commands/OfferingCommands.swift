@@ -4,7 +4,7 @@ import LunarModel
 enum OfferingCommands {
     static let all: [APICommand] = [
         createDiskOffering, listDiskOfferings, updateDiskOffering, deleteDiskOffering,
-        createServiceOffering, listServiceOfferings, deleteServiceOffering, listTemplates,
+        createServiceOffering, listServiceOfferings, deleteServiceOffering,
     ]
 
     static let diskOfferingFields = [
@@ -176,33 +176,6 @@ enum OfferingCommands {
         execution: .sync { call in
             try await call.server.store.deleteServiceOffering(try call.parameters.requiredID("id", command: call.command.name))
             return .success
-        }
-    )
-
-    static let listTemplates = APICommand(
-        name: "listTemplates",
-        description: "Lists templates (Lunar ships one built-in, featured template)",
-        access: .anyUser,
-        parameters: [
-            APIParameter("templatefilter", .string, required: true, "featured, self, selfexecutable, sharedexecutable, executable, community or all"),
-            APIParameter("id", .uuid, "List by id"), APIParameter("name", .string, "List by name"), APIParameter("zoneid", .uuid, "List by zone"),
-            APIParameter("hypervisor", .string, "List by hypervisor"),
-        ] + APIParameter.listing,
-        responseName: "template",
-        responseFields: [APIResponseField("id", "the template id"), APIResponseField("name", "the name"), APIResponseField("isready", "boolean", "usable")],
-        execution: .sync { call in
-            let p = call.parameters
-            guard let filter = try p.choice("templatefilter", as: Template.Filter.self) else {
-                throw LunarError.missingParameter("templatefilter", command: call.command.name)
-            }
-            var templates = [Template.builtIn].filter { $0.isListed(under: filter) }
-            if let id = try p.id("id", as: TemplateID.self) { templates = templates.filter { $0.id == id } }
-            if let name = p["name"] { templates = templates.filter { $0.name == name } }
-            if let keyword = p["keyword"]?.lowercased() { templates = templates.filter { $0.name.lowercased().contains(keyword) } }
-            if let zoneID = try p.id("zoneid", as: ZoneID.self), try await call.server.store.zone(zoneID) == nil {
-                throw LunarError.unknownID("zone", zoneID.uuid, parameter: "zoneid")
-            }
-            return .list(name: "template", items: templates.map(\.response), total: templates.count)
         }
     )
 }

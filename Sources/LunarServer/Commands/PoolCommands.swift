@@ -171,6 +171,8 @@ enum PoolCommands {
                     try await store.finishDeleting(volume.id)
                 }
             }
+            // Template volumes are the pool's own; they go with it (made again on first use elsewhere).
+            try await TemplateService(server: call.server).deleteCopies(on: pool, details: details)
             try await provider.delete(pool.descriptor(details: details))
             try await store.deleteStoragePool(id)
             return .success

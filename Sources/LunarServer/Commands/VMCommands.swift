@@ -61,7 +61,13 @@ enum VMCommands {
                 throw LunarError.unknownID("service offering", offeringID.uuid, parameter: "serviceofferingid")
             }
             let templateID: TemplateID = try p.requiredID("templateid", command: command)
-            guard templateID == Template.builtIn.id else { throw LunarError.unknownID("template", templateID.uuid, parameter: "templateid") }
+            guard let template = try await store.template(templateID),
+                template.isListed(under: .all, for: call.caller.account.id, isAdmin: call.caller.isRootAdmin)
+            else { throw LunarError.unknownID("template", templateID.uuid, parameter: "templateid") }
+            guard template.isReady else { throw LunarError.refused("template \(template.name) is not ready: \(template.status)") }
+            if let zone = template.zoneID, zone != zoneID {
+                throw LunarError.invalidParameter("templateid", value: templateID.uuid, reason: "template \(template.name) is registered in another zone")
+            }
             let hostID: HostID? = try p.id("hostid")
             if hostID != nil, !call.caller.isRootAdmin { throw LunarError.invalidParameter("hostid", value: hostID!.uuid, reason: "only administrators choose the host") }
             let workload = p["workload"] ?? "idle"
@@ -75,7 +81,12 @@ enum VMCommands {
                 serviceOfferingID: offering.id, templateID: templateID, state: .stopped, hostID: nil, lastHostID: nil, migrationHostID: nil,
                 haEnabled: offering.offerHA, workload: workload, createdEpochSeconds: now
             )
-            let rootSize = offering.rootDiskSizeGB.map { $0 * VolumeCommands.gigabyte } ?? Template.builtIn.sizeBytes
+            let rootSize = offering.rootDiskSizeGB.map { $0 * VolumeCommands.gigabyte } ?? template.sizeBytes
+            guard rootSize >= template.sizeBytes else {
+                throw LunarError.invalidParameter(
+                    "serviceofferingid", value: offering.id.uuid, reason: "its root disk (\(rootSize) bytes) is smaller than template \(template.name) (\(template.sizeBytes) bytes)"
+                )
+            }
             var volumes = [
                 Volume(
                     id: .random(), name: "ROOT-\(suffix)", accountID: vm.accountID, zoneID: zoneID, diskOfferingID: nil, kind: .root, sizeBytes: rootSize,

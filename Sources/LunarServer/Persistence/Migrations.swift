@@ -1,6 +1,6 @@
 /// Every schema change, in order. Append only.
 public enum Migrations {
-    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached, vmFenceHost, sessions]
+    public static let all: [Migration] = [initial, storageCatalogue, volumeGrants, virtualMachines, volumeAttached, vmFenceHost, sessions, templates]
 
     /// Sign-in sessions of CloudStack's `login` (any server sharing the database accepts them):
     /// only a hash of the key is kept, with its expiry.

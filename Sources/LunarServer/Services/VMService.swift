@@ -212,6 +212,9 @@ struct VMService: Sendable {
             throw LunarError.refused("host \(destination.name) is \(destination.state.rawValue)/\(destination.resourceState.rawValue); it cannot take VMs")
         }
         guard destination.zoneID == vm.zoneID else { throw LunarError.refused("host \(destination.name) is in another zone") }
+        guard destination.hypervisor == source.hypervisor else {
+            throw LunarError.refused("host \(destination.name) runs \(destination.hypervisor.rawValue) and \(source.name) \(source.hypervisor.rawValue): a VM migrates only between hosts of one hypervisor")
+        }
         _ = try await store.transitionVirtualMachine(id, .migrationRequested(destination: destinationID))
         let volumes = try await store.volumes(of: id)
         let target = MigrationDestination(hostID: destinationID, hostName: destination.name)
@@ -327,17 +330,23 @@ struct VMService: Sendable {
     func chooseHost(for vm: VirtualMachine, requested: HostID?, excluding: Set<HostID> = []) async throws -> LunarModel.Host {
         let connected = await agents.connectedHosts()
         let hosts = try await store.allHosts().filter { $0.zoneID == vm.zoneID }
+        // A template is made for one hypervisor (a deleted one's VM keeps running anywhere).
+        let hypervisor = try await store.template(vm.templateID)?.hypervisor
         func usable(_ host: LunarModel.Host) -> Bool {
             host.state == .up && host.resourceState == .enabled && connected.contains(host.id) && !excluding.contains(host.id)
         }
         if let requested {
             guard let host = hosts.first(where: { $0.id == requested }) else { throw LunarError.unknownID("host", requested.uuid, parameter: "hostid") }
             guard usable(host) else { throw LunarError.refused("host \(host.name) is \(host.state.rawValue)/\(host.resourceState.rawValue); it cannot take VMs") }
+            if let hypervisor, host.hypervisor != hypervisor {
+                throw LunarError.refused("host \(host.name) runs \(host.hypervisor.rawValue); VM \(vm.name)'s template is for \(hypervisor.rawValue)")
+            }
             return host
         }
-        let candidates = hosts.filter(usable)
+        let candidates = hosts.filter { usable($0) && (hypervisor == nil || $0.hypervisor == hypervisor) }
         guard !candidates.isEmpty else {
-            throw LunarError(.insufficientCapacity, "no Up host with a connected agent in the zone can run VM \(vm.name)")
+            let kind = hypervisor.map { " \($0.rawValue)" } ?? ""
+            throw LunarError(.insufficientCapacity, "no Up\(kind) host with a connected agent in the zone can run VM \(vm.name)")
         }
         if let last = vm.lastHostID, let host = candidates.first(where: { $0.id == last }) { return host }
         var load: [HostID: Int] = [:]
@@ -386,7 +395,7 @@ struct VMService: Sendable {
                 granted.append(volume)
                 let connection = try await access.grant(volume, to: host, reason: reason, jobID: jobID?.uuid)
                 let (pool, _, _) = try await access.poolOf(volume)
-                disks.append(DiskSpec(volumeID: volume.id, deviceID: volume.deviceID ?? 0, poolType: pool.provider, sizeBytes: volume.sizeBytes, connection: connection.wire))
+                disks.append(diskSpec(volume, pool: pool, connection: connection.wire))
             }
         } catch {
             try await fence(granted, from: host)
@@ -395,6 +404,17 @@ struct VMService: Sendable {
         return VMSpec(
             id: vm.id, name: vm.name, cpuCores: offering?.cpuNumber ?? 1, memoryMB: offering?.memoryMB ?? 512, disks: disks,
             workload: WorkloadSpec(mode: WorkloadSpec.Mode(rawValue: vm.workload) ?? .idle, queueDepth: vm.workload == "journal" ? 4 : 1)
+        )
+    }
+
+    /// What the agent needs of one disk: how to reach it and the hypervisor's limits, the
+    /// offering's twelve rate limits and, where the storage does not enforce IOPS itself
+    /// (`qosenforcedby` hypervisor), its maximum IOPS as a total IOPS throttle.
+    func diskSpec(_ volume: Volume, pool: StoragePool, connection: DiskConnection) -> DiskSpec {
+        let enforcement = server.providers.provider(named: pool.provider)?.qosEnforcement ?? .none
+        return DiskSpec(
+            volumeID: volume.id, deviceID: volume.deviceID ?? 0, poolType: pool.provider, sizeBytes: volume.sizeBytes, connection: connection,
+            limits: volume.rateLimits.isEmpty ? nil : volume.rateLimits, totalIOPSLimit: enforcement == .hypervisor ? volume.maxIOPS : nil
         )
     }
 

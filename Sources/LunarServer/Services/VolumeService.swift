@@ -24,13 +24,34 @@ struct VolumeService: Sendable {
         }
         do {
             let provider = try server.providers.require(pool.provider)
-            let create = { try await provider.createVolume(volume.descriptor, in: pool.descriptor(details: details)) }
+            let create: () async throws -> String
+            if let template = try await imageTemplate(of: volume) {
+                // A root disk from a template: a copy the storage makes of the pool's template volume.
+                let source = try await TemplateService(server: server).copy(of: template, on: pool, details: details, context: context)
+                create = { try await provider.createVolume(volume.descriptor, in: pool.descriptor(details: details), copyOf: source) }
+            } else {
+                create = { try await provider.createVolume(volume.descriptor, in: pool.descriptor(details: details)) }
+            }
             let path: String
             if let context { path = try await context.step("create on \(pool.name)", detail: volume.id.uuid, create) } else { path = try await create() }
             return try await store.finishCreating(volume.id, path: path)
         } catch {
             try await Self.undo(error) { _ = try await store.abandonCreating(volume.id) }
         }
+    }
+
+    /// The template a root volume starts from, when it has an image (not the built-in template).
+    /// - Throws: a 431 when the VM's template was deleted before its root disk was made.
+    func imageTemplate(of volume: Volume) async throws -> Template? {
+        guard volume.kind == .root, let vmID = volume.virtualMachineID, let vm = try await store.virtualMachine(vmID) else { return nil }
+        guard let template = try await store.template(vm.templateID) else {
+            throw LunarError.refused("VM \(vm.name)'s template \(vm.templateID.uuid) was deleted before its root disk was made")
+        }
+        guard template.hasImage else { return nil }
+        guard Int64(volume.sizeBytes) >= template.sizeBytes else {
+            throw LunarError.refused("root disk \(volume.name) (\(volume.sizeBytes) bytes) is smaller than template \(template.name) (\(template.sizeBytes) bytes)")
+        }
+        return template
     }
 
     /// Resizes a volume's storage to the figures `beginResizing` recorded; rolls back on failure.

@@ -95,8 +95,16 @@ struct NameCache {
     var accounts: [AccountID: Account] = [:]
     var diskOfferings: [DiskOfferingID: DiskOffering] = [:]
     var pools: [StoragePoolID: StoragePool] = [:]
+    var templates: [TemplateID: Template?] = [:]
 
     init(store: Store) { self.store = store }
+
+    mutating func template(_ id: TemplateID) async throws -> Template? {
+        if let template = templates[id] { return template }
+        let template = try await store.template(id)
+        templates[id] = template
+        return template
+    }
 
     mutating func account(_ id: AccountID) async throws -> Account? {
         if let account = accounts[id] { return account }

@@ -93,25 +93,36 @@ extension ServiceOffering {
 }
 
 extension Template {
-    var response: JSONObject {
-        JSONObject([
+    func response(names: inout NameCache) async throws -> JSONObject {
+        var zone: Zone?
+        if let zoneID { zone = try await names.zone(zoneID) }
+        var account: Account?
+        if let accountID { account = try await names.account(accountID) }
+        return JSONObject([
             "id": id.uuid.json,
             "name": name.json,
             "displaytext": displayText.json,
             "ispublic": isPublic.json,
             "isfeatured": isFeatured.json,
-            "isready": true,
+            "isready": isReady.json,
             "isextractable": false,
             "passwordenabled": false,
-            "crossZones": true,
-            "format": format.json,
-            "hypervisor": HypervisorType.simulator.rawValue.json,
+            "crossZones": (zoneID == nil).json,
+            "format": format.rawValue.json,
+            "hypervisor": hypervisor.rawValue.json,
+            "ostypeid": osTypeID.json,
             "ostypename": osTypeName.json,
             "size": sizeBytes.json,
-            "templatetype": "BUILTIN",
-            "account": "system",
-            "status": "Download Complete",
-            "created": CloudStackDate.format(epochSeconds: 0).json,
+            "physicalsize": physicalSizeBytes.map(JSONValue.integer),
+            "checksum": checksum.json,
+            "url": url.json,
+            "zoneid": zoneID?.uuid.json,
+            "zonename": zone?.name.json,
+            "templatetype": (hasImage ? "USER" : "BUILTIN").json,
+            "account": (account?.name ?? "system").json,
+            "accountid": accountID?.uuid.json,
+            "status": status.json,
+            "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,
         ])
     }
 }

@@ -7,6 +7,7 @@ extension ServerContext {
         let host = try await vm.hostID.asyncMap { try await store.host($0) } ?? nil
         let account = try await names.account(vm.accountID)
         let zone = try await names.zone(vm.zoneID)
+        let template = try await names.template(vm.templateID)
         return JSONObject([
             "id": vm.id.uuid.json,
             "name": vm.name.json,
@@ -24,7 +25,8 @@ extension ServerContext {
             "serviceofferingid": vm.serviceOfferingID.uuid.json,
             "serviceofferingname": offering?.name.json,
             "templateid": vm.templateID.uuid.json,
-            "templatename": (vm.templateID == Template.builtIn.id ? Template.builtIn.name : nil).json,
+            "templatename": template?.name.json,
+            "templatedisplaytext": template?.displayText.json,
             "cpunumber": offering.map { .integer(Int64($0.cpuNumber)) },
             "cpuspeed": offering.map { .integer(Int64($0.cpuSpeedMHz)) },
             "memory": offering.map { .integer(Int64($0.memoryMB)) },

@@ -125,6 +125,7 @@ let package = Package(
             dependencies: [
                 "LunarServer", "LunarAgent", "LunarSAN", "LunarClient", "LunarModel", "ISCSI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -89,6 +89,12 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Start only the server and the SAN: no seeding, no hosts.")
     var bare = false
 
+    @Option(
+        name: .long,
+        help: "simulator (VMs inside the agents) or qemu (real guests: a KVM cluster, the test guest built and registered as a template, agents running qemu-system-x86_64; guests stop when Lunar stops)."
+    )
+    var hypervisor: AgentCommand.HypervisorChoice = .simulator
+
     func run() async throws {
         let logger = options.bootstrapLogging()
         var configuration = try options.serverConfiguration(defaultPort: 8080)
@@ -100,7 +106,19 @@ struct UpCommand: AsyncParsableCommand {
         let bindAddress = configuration.bindAddress
         let (readyStream, ready) = AsyncStream.makeStream(of: UpAgents.SANReady.self)
         let banner = UpBanner(folder: folder, bindAddress: bindAddress, ready: ready)
-        let agents = UpAgents(folder: folder, hosts: bare ? 0 : hosts, seed: !bare, logLevel: options.logLevel, logger: logger, ready: readyStream)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var imagePort: AsyncStream<Int>?
+        if hypervisor == .qemu, !bare {
+            // The guest image is served to the server's template download from here.
+            try FileManager.default.createDirectory(atPath: UpGuestImage.cacheFolder, withIntermediateDirectories: true)
+            let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+            imagePort = ports
+            services.append(.init(service: UpImageServer.make(folder: UpGuestImage.cacheFolder, logger: logger, listening: listening)))
+        }
+        let agents = UpAgents(
+            folder: folder, hosts: bare ? 0 : hosts, seed: !bare, hypervisor: hypervisor, imagePort: imagePort, logLevel: options.logLevel, logger: logger,
+            ready: readyStream
+        )
         let serverApp = try await LunarServerApp.build(configuration: configuration, logger: logger) { port in
             await banner.apiListening(port: port)
         }
@@ -113,13 +131,16 @@ struct UpCommand: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: serverApp), .init(service: sanApp), .init(service: agents)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: [.init(service: serverApp), .init(service: sanApp)] + services + [.init(service: agents)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
         )
         try await group.run()
     }
 }
 
-/// Prints the quick-start banner once both roles listen, and serializes their endpoints.json updates.
+/// Gathers the quick-start banner once both roles listen (UpAgents prints it when all is ready), and serializes their endpoints.json updates.
 actor UpBanner {
     let folder: DataFolder
     let bindAddress: String
@@ -163,10 +184,13 @@ actor UpBanner {
             lines.append("  apikey:      \(keys.apikey)")
             lines.append("  secretkey:   \(keys.secretkey)")
         }
-        lines.append("Try: lunar zone list --data \(absolute)    or    lunar san volume create v1 --size 1G --data \(absolute)")
-        lines.append("(Ctrl-C stops Lunar)")
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-        ready.yield(.init(api: "http://\(bindAddress):\(apiPort)/client/api", san: .init(admin: san.admin, tokenFile: san.tokenFile)))
+        // Printed by UpAgents once seeded, the template ready and the hosts started.
+        ready.yield(
+            .init(
+                api: "http://\(bindAddress):\(apiPort)/client/api", san: .init(admin: san.admin, tokenFile: san.tokenFile), banner: lines,
+                hint: "Try: lunar zone list --data \(absolute)    or    lunar san volume create v1 --size 1G --data \(absolute)\n(Ctrl-C stops Lunar)"
+            )
+        )
         ready.finish()
     }
 }

@@ -114,12 +114,14 @@ def cs_client(lunar):
 class Cloud(Lunar):
     """`lunar up` as a newcomer runs it: seeded, with its simulated hosts' agents registered."""
 
-    def __init__(self, data: Path, hosts=2, args=None):
+    def __init__(self, data: Path, hosts=2, args=None, ready_timeout=60):
         super().__init__(data, args=["--hosts", str(hosts)] + (args or []), bare=False)
         from cs import CloudStack
 
         self.cs = CloudStack(endpoint=self.api, key=self.keys["apikey"], secret=self.keys["secretkey"])
-        deadline = time.monotonic() + 60
+        # With --hypervisor qemu the hosts start once the guest template is ready (on a fresh
+        # machine that includes building the image: installing packages, fetching a kernel).
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             self.endpoints = json.loads((data / "endpoints.json").read_text())
             listed = self.cs.listHosts().get("host", []) if self.endpoints.get("agents") is not None else []
@@ -128,7 +130,7 @@ class Cloud(Lunar):
             time.sleep(0.1)
         else:
             self.stop()
-            raise RuntimeError(f"{hosts} hosts did not come Up within 60 s")
+            raise RuntimeError(f"{hosts} hosts did not come Up within {ready_timeout} s")
 
     def invariant(self):
         """DESIGN.md's invariant, checked by the server against the SAN and the agents."""

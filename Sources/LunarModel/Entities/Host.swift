@@ -32,6 +32,8 @@ public struct Host: Sendable, Hashable {
     public var cpuSpeedMHz: Int
     public var memoryBytes: Int64
     public var lastPingedEpochSeconds: Int64?
+    /// How the host runs guests, as its agent reported: `kvm`, `tcg` (QEMU), nil for the simulator.
+    public var accel: String?
     public var createdEpochSeconds: Int64
 
     public init(

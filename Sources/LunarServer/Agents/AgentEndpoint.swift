@@ -164,12 +164,13 @@ struct AgentEndpoint: Sendable {
         guard cluster.hypervisor == hypervisor else {
             throw LunarError.refused("cluster \(cluster.name) is \(cluster.hypervisor.rawValue); a \(hypervisor.rawValue) host cannot join it")
         }
-        let host = LunarModel.Host(
+        var host = LunarModel.Host(
             id: .random(), name: registration.hostName, zoneID: cluster.zoneID, podID: cluster.podID, clusterID: cluster.id, hypervisor: hypervisor,
             ipAddress: registration.ipAddress, initiatorIQN: iqn, state: .up, resourceState: .enabled, cpuCores: registration.cpuCores,
             cpuSpeedMHz: registration.cpuSpeedMHz, memoryBytes: registration.memoryBytes, lastPingedEpochSeconds: server.time.nowEpochSeconds(),
             createdEpochSeconds: server.time.nowEpochSeconds()
         )
+        host.accel = registration.accel
         do {
             return try await server.store.registerHost(host)
         } catch {

@@ -26,6 +26,8 @@ extension Migrations {
                 created BIGINT NOT NULL
             )
             """,
+            // How a host runs guests (KVM or TCG), as its agent reports at registration.
+            "ALTER TABLE hosts ADD COLUMN accel TEXT",
             """
             CREATE TABLE template_copies (
                 template_id TEXT NOT NULL REFERENCES templates(id),

@@ -269,7 +269,7 @@ extension Store {
     }
 
     static func host(from row: any SQLRow) throws -> Host {
-        Host(
+        var host = Host(
             id: HostID(trusted: try row.decode(column: "id", as: String.self)),
             name: try row.decode(column: "name", as: String.self),
             zoneID: ZoneID(trusted: try row.decode(column: "zone_id", as: String.self)),
@@ -286,5 +286,7 @@ extension Store {
             lastPingedEpochSeconds: try row.decode(column: "last_pinged", as: Int64?.self),
             createdEpochSeconds: try row.decode(column: "created", as: Int64.self)
         )
+        host.accel = try row.decode(column: "accel", as: String?.self)
+        return host
     }
 }

@@ -139,7 +139,7 @@ extension Store {
                 try await sql.raw("""
                     UPDATE hosts SET ip_address = \(bind: host.ipAddress), initiator_iqn = \(bind: host.initiatorIQN), state = 'Up',
                     cpu_cores = \(bind: Int64(host.cpuCores)), cpu_speed_mhz = \(bind: Int64(host.cpuSpeedMHz)), memory_bytes = \(bind: host.memoryBytes),
-                    last_pinged = \(bind: host.lastPingedEpochSeconds) WHERE id = \(bind: existing.id.uuid)
+                    last_pinged = \(bind: host.lastPingedEpochSeconds), accel = \(bind: host.accel) WHERE id = \(bind: existing.id.uuid)
                     """).run()
                 var updated = existing
                 updated.ipAddress = host.ipAddress
@@ -149,6 +149,7 @@ extension Store {
                 updated.cpuSpeedMHz = host.cpuSpeedMHz
                 updated.memoryBytes = host.memoryBytes
                 updated.lastPingedEpochSeconds = host.lastPingedEpochSeconds
+                updated.accel = host.accel
                 return updated
             }
             try await insert(sql, into: "hosts", [
@@ -156,7 +157,7 @@ extension Store {
                 ("cluster_id", host.clusterID.uuid), ("hypervisor", host.hypervisor.rawValue), ("ip_address", host.ipAddress),
                 ("initiator_iqn", host.initiatorIQN), ("state", "Up"), ("resource_state", host.resourceState.rawValue),
                 ("cpu_cores", Int64(host.cpuCores)), ("cpu_speed_mhz", Int64(host.cpuSpeedMHz)), ("memory_bytes", host.memoryBytes),
-                ("last_pinged", host.lastPingedEpochSeconds), ("created", host.createdEpochSeconds),
+                ("last_pinged", host.lastPingedEpochSeconds), ("created", host.createdEpochSeconds), ("accel", host.accel),
             ])
             var inserted = host
             inserted.state = .up

@@ -66,6 +66,7 @@ extension Host {
             "resourcestate": resourceState.rawValue.json,
             "ipaddress": ipAddress.json,
             "hypervisor": hypervisor.rawValue.json,
+            "accel": accel.json,
             "zoneid": zoneID.uuid.json,
             "zonename": zone?.name.json,
             "podid": podID.uuid.json,

@@ -21,7 +21,7 @@ extension ServerContext {
             "zonename": zone?.name.json,
             "hostid": vm.hostID?.uuid.json,
             "hostname": host?.name.json,
-            "hypervisor": "Simulator",
+            "hypervisor": (host?.hypervisor ?? template?.hypervisor ?? .simulator).rawValue.json,
             "serviceofferingid": vm.serviceOfferingID.uuid.json,
             "serviceofferingname": offering?.name.json,
             "templateid": vm.templateID.uuid.json,

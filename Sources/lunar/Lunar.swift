@@ -8,7 +8,7 @@ struct Lunar: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, ServerCommand.self, SANCommand.self, AgentCommand.self, APICallCommand.self,
             ZoneCommand.self, PodCommand.self, ClusterCommand.self, HostCommand.self, AccountCommand.self, JobCommand.self,
-            OfferingCommand.self, PoolCommand.self, VolumeCommand.self, AdminCommand.self, BenchCommand.self,
+            OfferingCommand.self, PoolCommand.self, VolumeCommand.self, VMCommand.self, AdminCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -201,12 +201,15 @@ def test_hot_plug_stop_start_and_an_agent_killed_with_kill_9(qemu_cloud):
         assert len(boots(cloud, vm["id"])) == 1
         cloud.invariant()
 
-        # Stop (ACPI power-down) and start again: a second boot on the same disks.
-        cloud.cs.stopVirtualMachine(id=vm["id"], fetch_result=True)
+        # Stop (ACPI power-down) and start again with `lunar vm`: a second boot on the same disks.
+        assert vm["name"] in cloud.cli("vm", "list").stdout
+        cloud.cli("vm", "stop", vm["name"])
         assert not qemu_pids(cloud, "host2"), "stopped: its QEMU is gone"
         assert not san(cloud, "volume", "show", san_name(root))["allowed_initiators"]
-        cloud.cs.startVirtualMachine(id=vm["id"], fetch_result=True)
+        cloud.cli("vm", "start", vm["name"], "--host", "host2")
         wait_for(lambda: len(boots(cloud, vm["id"])) == 2, timeout=120, interval=0.5, what="the second boot")
+        printed = cloud.cli("vm", "console", vm["name"]).stdout
+        assert printed.count("lunar-guest: ready") == 2 and "disk vdb gone" in printed, "the console log spans both boots"
         cloud.invariant()
     finally:
         agent.send_signal(signal.SIGTERM)

@@ -20,6 +20,8 @@ public enum AgentCommand: Codable, Sendable, Equatable {
     case resumeMigratedVM(vm: VirtualMachineID, state: VMState)
     /// Abandon a prepared receiver (rollback), disconnecting its disks.
     case cancelMigration(VirtualMachineID)
+    /// Change a running VM's disk throttle live (a resize changed the volume's limits).
+    case setDiskLimits(vm: VirtualMachineID, volume: VolumeID, limits: HypervisorRateLimits?, totalIOPSLimit: Int64?)
     /// Tells the agent about a pool it has to serve.
     case modifyStoragePool(PoolSpec)
     /// Report what runs here.
@@ -36,7 +38,7 @@ public enum AgentCommand: Codable, Sendable, Equatable {
         switch self {
         case .startVM, .prepareForMigration, .migrateVM: 120
         case .attachVolume, .detachVolume, .stopVM, .cleanUp, .resumeMigratedVM, .cancelMigration: 60
-        case .modifyStoragePool, .checkVMs, .readyForShutdown: 20
+        case .modifyStoragePool, .checkVMs, .readyForShutdown, .setDiskLimits: 20
         }
     }
 
@@ -51,6 +53,7 @@ public enum AgentCommand: Codable, Sendable, Equatable {
         case .migrateVM: "MigrateVM"
         case .resumeMigratedVM: "ResumeMigratedVM"
         case .cancelMigration: "CancelMigration"
+        case .setDiskLimits: "SetDiskLimits"
         case .modifyStoragePool: "ModifyStoragePool"
         case .checkVMs: "CheckVMs"
         case .cleanUp: "CleanUp"

@@ -217,3 +217,51 @@ def test_hot_plug_stop_start_and_an_agent_killed_with_kill_9(qemu_cloud):
         # This agent was not started by lunar up: its guests outlive it, so stop them here.
         for pid in qemu_pids(cloud, "host2"):
             os.kill(pid, signal.SIGKILL)
+
+
+def rate(cloud, vm_id, disk, seconds=6.0):
+    """Acknowledged writes per second on `disk`, read from the guest's console."""
+    first = journal_advances(cloud, vm_id, [-2] * 4, disk)
+    started = time.monotonic()
+    time.sleep(seconds)
+    last = journal(cloud, vm_id, disk)
+    return (last[0] - first[0]) / (time.monotonic() - started)
+
+
+def test_a_local_pool_is_throttled_by_qemu_live_and_strictqos_refuses_what_it_cannot_guarantee(qemu_cloud, tmp_path):
+    cloud = qemu_cloud
+    zone = cloud.cs.listZones()["zone"][0]["id"]
+    pool = cloud.cs.createStoragePool(name="local1", zoneid=zone, url=f"file://{tmp_path}/local1", provider="local", scope="zone", tags="local")["storagepool"]
+    assert pool["storagecapabilities"]["QOS_ENFORCED_BY"] == "hypervisor" and pool["strictqos"] is False
+    custom = cloud.cs.createDiskOffering(name="local-custom", displaytext="local, your IOPS", disksize="1", customizediops="true", tags="local")["diskoffering"]
+
+    # Placed with a warning (no storage reserves the minimum), and QEMU holds the maximum.
+    zone_obj = cloud.cs.listZones()["zone"][0]
+    job = cloud.cs.deployVirtualMachine(
+        zoneid=zone_obj["id"], serviceofferingid=offering(cloud, "service", "small")["id"], templateid=guest_template(cloud)["id"],
+        diskofferingid=custom["id"], miniops="50", maxiops="100", fetch_result=True,
+    )
+    vm = job["virtualmachine"]
+    assert any("cannot guarantee" in w and "50 IOPS" in w for w in job.get("warnings", [])), job.get("warnings")
+    data = next(v for v in cloud.cs.listVolumes(virtualmachineid=vm["id"])["volume"] if v["type"] == "DATADISK")
+    assert data["storageid"] == pool["id"] and data["qosenforcedby"] == "hypervisor" and data["miniopsguaranteed"] is False
+    wait_for(lambda: boots(cloud, vm["id"]), timeout=120, interval=0.5, what="lunar-guest: ready")
+    slow = rate(cloud, vm["id"], "vdb")
+    assert 30 <= slow <= 100 * 1.3, f"{slow} writes/s acknowledged under a 100 IOPS throttle"
+
+    # Resized live: the running QEMU's throttle follows, no restart.
+    cloud.cs.resizeVolume(id=data["id"], miniops="50", maxiops="400", fetch_result=True)
+    fast = rate(cloud, vm["id"], "vdb")
+    assert fast > slow * 1.8, f"{fast} writes/s after raising the cap to 400 (was {slow})"
+    assert len(boots(cloud, vm["id"])) == 1
+
+    # strictqos: a minimum this pool cannot reserve is refused, with the reason.
+    cloud.cs.updateStoragePool(id=pool["id"], strictqos="true")
+    from cs import CloudStackApiException
+    with pytest.raises(CloudStackApiException) as refused:
+        cloud.cs.createVolume(name="strict", zoneid=zone, diskofferingid=custom["id"], miniops="50", maxiops="100", storageid=pool["id"], fetch_result=True)
+    assert "strictqos" in refused.value.error["errortext"], refused.value.error
+    # With no minimum it is welcome.
+    capped = cloud.cs.createDiskOffering(name="local-plain", displaytext="local, no IOPS", disksize="1", tags="local")["diskoffering"]
+    placed = cloud.cs.createVolume(name="loose", zoneid=zone, diskofferingid=capped["id"], storageid=pool["id"], fetch_result=True)["volume"]
+    assert placed["storageid"] == pool["id"] and placed["miniopsguaranteed"] is True

@@ -48,6 +48,8 @@ public actor AgentCommandHandler {
             return try await serially(id) { try await hypervisor.migrate(id, to: destination) }
         case .resumeMigratedVM(let id, let state):
             return try await serially(id) { try await hypervisor.resume(id, from: state) }
+        case .setDiskLimits(let id, let volume, let limits, let total):
+            return try await serially(id) { try await hypervisor.setLimits(limits, totalIOPS: total, of: volume, on: id) }
         case .modifyStoragePool(let pool):
             try await pools.modify(pool)
             return AgentResult()

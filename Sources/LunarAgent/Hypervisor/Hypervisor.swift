@@ -20,6 +20,8 @@ public protocol Hypervisor: Sendable {
     func cancelMigration(_ id: VirtualMachineID) async throws -> AgentResult
     func attach(_ disk: DiskSpec, to id: VirtualMachineID) async throws -> AgentResult
     func detach(_ volume: VolumeID, from id: VirtualMachineID) async throws -> AgentResult
+    /// Changes a running VM's throttle on one disk, live; the VM keeps running whatever happens.
+    func setLimits(_ limits: HypervisorRateLimits?, totalIOPS: Int64?, of volume: VolumeID, on id: VirtualMachineID) async throws -> AgentResult
     /// Hands the VM to the destination; answers once the source no longer runs it.
     func migrate(_ id: VirtualMachineID, to destination: MigrationDestination) async throws -> AgentResult
     /// Runs a receiver that took the VM over (or the source again, after a rollback).

@@ -47,8 +47,9 @@ public struct PlacementRefusal: Error, Sendable, Hashable {
 /// Chooses a pool for a volume. Pure: the caller hands it a consistent snapshot of the pools
 /// (inside the transaction that then records the choice, so placements never overbook).
 public enum PoolAllocator {
-    /// The pool to use: among those that pass every rule, the one with the most free IOPS, then
-    /// the most free bytes, then the first by name.
+    /// The pool to use: among those that pass every rule, for a volume with a minimum one whose
+    /// storage reserves it, then the one with the most free IOPS, then the most free bytes, then
+    /// the first by name.
     public static func choose(_ request: PlacementRequest, among pools: [StoragePool]) -> Result<StoragePool, PlacementRefusal> {
         var best: StoragePool?
         var reasons: [String] = []
@@ -77,6 +78,9 @@ public enum PoolAllocator {
         }
         let missing = request.requiredTags.filter { !pool.tags.contains($0) }
         if !missing.isEmpty { return "lacks tags \(missing.joined(separator: ","))" }
+        if request.minIOPS > 0, pool.strictQoS, !pool.guaranteesMinimum {
+            return "strictqos is set and its storage cannot guarantee the volume's minimum of \(request.minIOPS) IOPS"
+        }
         let capacity = request.effectiveCapacityBytes(pool)
         if pool.allocatedBytes > capacity - request.bytes {
             let factor = request.overprovisioningPermille == 1000 ? "" : " (\(pool.capacityBytes) × overprovisioning factor \(Double(request.overprovisioningPermille) / 1000))"
@@ -93,6 +97,8 @@ public enum PoolAllocator {
     }
 
     static func isBetter(_ candidate: StoragePool, than current: StoragePool, _ request: PlacementRequest) -> Bool {
+        // A volume with a minimum goes first to storage that reserves it.
+        if request.minIOPS > 0, candidate.guaranteesMinimum != current.guaranteesMinimum { return candidate.guaranteesMinimum }
         let (candidateIOPS, currentIOPS) = (freeIOPS(candidate), freeIOPS(current))
         if candidateIOPS != currentIOPS { return candidateIOPS > currentIOPS }
         let candidateBytes = request.effectiveCapacityBytes(candidate) - candidate.allocatedBytes

@@ -33,6 +33,11 @@ public struct StoragePool: Sendable, Hashable {
     public var hypervisor: HypervisorType?
     public var state: State
     public var createdEpochSeconds: Int64
+    /// Whether its storage reserves a volume's minimum IOPS (the provider's `qosEnforcement`).
+    public var guaranteesMinimum = true
+    /// Lunar's `strictqos`: refuse a volume with a minimum this pool cannot guarantee, rather
+    /// than place it with a warning.
+    public var strictQoS = false
 
     public init(
         id: StoragePoolID, name: String, zoneID: ZoneID, podID: PodID?, clusterID: ClusterID?, scope: Scope, url: String, provider: String,

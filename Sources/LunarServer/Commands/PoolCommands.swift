@@ -34,6 +34,7 @@ enum PoolCommands {
             APIParameter("capacityiops", .long, "IOPS the pool can guarantee; the sum of volume minimums stays within it"),
             APIParameter("tags", .string, length: 4096, "Storage tags, comma-separated"),
             APIParameter("hypervisor", .string, "Simulator or KVM"),
+            APIParameter("strictqos", .boolean, "Lunar: refuse volumes with a minimum IOPS the storage cannot reserve (default false: place them with a warning)"),
         ],
         responseName: "storagepool",
         responseFields: poolFields,
@@ -88,12 +89,14 @@ enum PoolCommands {
             // A token in the URL is kept apart, sealed in the pool's details; the URL stored and
             // listed carries none.
             let (storedURL, token) = LunarStorageProvider.splitToken(url)
-            let pool = StoragePool(
+            var pool = StoragePool(
                 id: id, name: name, zoneID: zoneID, podID: podID, clusterID: clusterID, scope: scope, url: storedURL, provider: provider.name,
                 isManaged: provider.isManaged, capacityBytes: capacityBytes ?? found.totalBytes, capacityIOPS: capacityIOPS ?? found.totalIOPS,
                 allocatedBytes: 0, allocatedIOPS: 0, tags: try StorageTags.parse(p["tags"]), hypervisor: hypervisor, state: .up,
                 createdEpochSeconds: call.server.time.nowEpochSeconds()
             )
+            pool.guaranteesMinimum = provider.qosEnforcement.guaranteesMinimum
+            pool.strictQoS = try p.bool("strictqos") ?? false
             try await store.createStoragePool(pool, details: token.map { ["token": $0] } ?? [:])
             var names = NameCache(store: store)
             return .object(name: "storagepool", try await call.server.poolResponse(pool, names: &names))
@@ -132,6 +135,7 @@ enum PoolCommands {
             APIParameter("id", .uuid, required: true, "The pool"), APIParameter("capacitybytes", .long, "New capacity in bytes"),
             APIParameter("capacityiops", .long, "New IOPS capacity"), APIParameter("tags", .string, length: 4096, "New storage tags"),
             APIParameter("enabled", .boolean, "false disables placement on the pool"),
+            APIParameter("strictqos", .boolean, "Lunar: refuse volumes with a minimum IOPS the storage cannot reserve"),
         ],
         responseName: "storagepool",
         responseFields: poolFields,
@@ -139,7 +143,8 @@ enum PoolCommands {
             let p = call.parameters
             let pool = try await call.server.store.updateStoragePool(
                 try p.requiredID("id", command: call.command.name), capacityBytes: try p.int64("capacitybytes"),
-                capacityIOPS: try p.int64("capacityiops"), tags: try p["tags"].map { try StorageTags.parse($0) }, enabled: try p.bool("enabled")
+                capacityIOPS: try p.int64("capacityiops"), tags: try p["tags"].map { try StorageTags.parse($0) }, enabled: try p.bool("enabled"),
+                strictQoS: try p.bool("strictqos")
             )
             var names = NameCache(store: call.server.store)
             return .object(name: "storagepool", try await call.server.poolResponse(pool, names: &names))

@@ -10,6 +10,14 @@ public struct JobContext: Sendable {
     /// Failures injected at named steps (tests only).
     var faults: (any StepFaults)?
 
+    /// Steps named so are warnings: the job's result lists them under `warnings`.
+    static let warningPrefix = "warning: "
+
+    /// Journals a warning (a step that is done at once), which the job's result will carry.
+    public func warn(_ text: String) async throws {
+        try await step(Self.warningPrefix + text) {}
+    }
+
     /// Runs one step, journaling `started`, then `done` or `failed`.
     public func step<T: Sendable>(_ name: String, detail: String? = nil, _ body: () async throws -> T) async throws -> T {
         try await store.journal(jobID, step: name, state: .started, detail: detail)

@@ -164,7 +164,7 @@ public final class JobRunner: Service, Sendable {
         let context = JobContext(jobID: submission.jobID, store: store, logger: logger, faults: faults)
         let status: AsyncJob.Status
         let code: Int
-        let result: JSONObject
+        var result: JSONObject
         do {
             result = try await submission.work(context)
             (status, code) = (.succeeded, 0)
@@ -180,6 +180,13 @@ public final class JobRunner: Service, Sendable {
             (status, code, result) = (.failed, unexpected.code.rawValue, Self.errorResult(unexpected))
         }
         do {
+            if status == .succeeded {
+                // What a flow did but would rather not have (a minimum placed where no storage
+                // reserves it): its "warning: " steps, in the result Lunar adds to CloudStack's.
+                let warnings = try await store.steps(of: submission.jobID).filter { $0.name.hasPrefix(JobContext.warningPrefix) }
+                    .map { JSONValue.string(String($0.name.dropFirst(JobContext.warningPrefix.count))) }
+                if !warnings.isEmpty { result["warnings"] = .array(warnings) }
+            }
             try await store.finishJob(submission.jobID, status: status, resultCode: code, result: result)
         } catch {
             // The row stays pending; the next start will resume or fail it.

@@ -28,6 +28,10 @@ extension Migrations {
             """,
             // How a host runs guests (KVM or TCG), as its agent reports at registration.
             "ALTER TABLE hosts ADD COLUMN accel TEXT",
+            // Whether a pool's storage reserves minimums, and whether it refuses what it cannot reserve.
+            "ALTER TABLE storage_pools ADD COLUMN guarantees_minimum BIGINT NOT NULL DEFAULT 1",
+            "ALTER TABLE storage_pools ADD COLUMN strict_qos BIGINT NOT NULL DEFAULT 0",
+            "UPDATE storage_pools SET guarantees_minimum = 0 WHERE provider = 'local'",
             """
             CREATE TABLE template_copies (
                 template_id TEXT NOT NULL REFERENCES templates(id),

@@ -17,7 +17,7 @@ extension Store {
                 ("managed", pool.isManaged ? 1 : 0), ("capacity_bytes", pool.capacityBytes), ("capacity_iops", pool.capacityIOPS),
                 ("allocated_bytes", Int64(0)), ("allocated_iops", Int64(0)), ("tags", StorageTags.join(pool.tags)),
                 ("hypervisor", pool.hypervisor?.rawValue), ("state", pool.state.rawValue), ("details", detailsText),
-                ("created", pool.createdEpochSeconds),
+                ("created", pool.createdEpochSeconds), ("guarantees_minimum", pool.guaranteesMinimum ? 1 : 0), ("strict_qos", pool.strictQoS ? 1 : 0),
             ])
         }
     }
@@ -54,7 +54,7 @@ extension Store {
     /// Changes capacities, tags or the enabled state. Capacities cannot drop below what is
     /// already allocated.
     public func updateStoragePool(
-        _ id: StoragePoolID, capacityBytes: Int64?, capacityIOPS: Int64?, tags: [String]?, enabled: Bool?
+        _ id: StoragePoolID, capacityBytes: Int64?, capacityIOPS: Int64?, tags: [String]?, enabled: Bool?, strictQoS: Bool? = nil
     ) async throws -> StoragePool {
         try await database.write { sql in
             guard let row = try await sql.raw("SELECT * FROM storage_pools WHERE id = \(bind: id.uuid)").first() else {
@@ -84,6 +84,7 @@ extension Store {
                 pool.capacityIOPS = capacityIOPS
             }
             if let tags { pool.tags = tags }
+            if let strictQoS { pool.strictQoS = strictQoS }
             if let enabled {
                 switch (enabled, pool.state) {
                 case (true, .disabled): pool.state = .up
@@ -93,7 +94,8 @@ extension Store {
                 }
             }
             try await sql.update("storage_pools").set("capacity_bytes", to: pool.capacityBytes).set("capacity_iops", to: pool.capacityIOPS)
-                .set("tags", to: StorageTags.join(pool.tags)).set("state", to: pool.state.rawValue).where("id", .equal, id.uuid).run()
+                .set("tags", to: StorageTags.join(pool.tags)).set("state", to: pool.state.rawValue).set("strict_qos", to: pool.strictQoS ? 1 : 0)
+                .where("id", .equal, id.uuid).run()
             return pool
         }
     }
@@ -160,7 +162,7 @@ extension Store {
     }
 
     static func storagePool(from row: any SQLRow) throws -> StoragePool {
-        StoragePool(
+        var pool = StoragePool(
             id: StoragePoolID(trusted: try row.decode(column: "id", as: String.self)),
             name: try row.decode(column: "name", as: String.self),
             zoneID: ZoneID(trusted: try row.decode(column: "zone_id", as: String.self)),
@@ -179,5 +181,8 @@ extension Store {
             state: try decodeEnum(row, "state", as: StoragePool.State.self),
             createdEpochSeconds: try row.decode(column: "created", as: Int64.self)
         )
+        pool.guaranteesMinimum = try bool(from: row, "guarantees_minimum")
+        pool.strictQoS = try bool(from: row, "strict_qos")
+        return pool
     }
 }

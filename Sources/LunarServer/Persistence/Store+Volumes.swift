@@ -324,6 +324,7 @@ extension Store {
             SELECT * FROM storage_pools WHERE zone_id = \(bind: request.zoneID.uuid) AND state = 'Up'
                 AND allocated_bytes <= (capacity_bytes / 1000 * \(bind: request.overprovisioningPermille) + capacity_bytes % 1000 * \(bind: request.overprovisioningPermille) / 1000) - \(bind: request.bytes)
                 AND (capacity_iops IS NULL OR allocated_iops <= capacity_iops - \(bind: request.minIOPS))
+                AND NOT (\(bind: request.minIOPS) > 0 AND strict_qos = 1 AND guarantees_minimum = 0)
             """
         if let clusterID = request.clusterID {
             query.appendLiteral(" AND (scope = 'ZONE' OR cluster_id = ")
@@ -336,9 +337,13 @@ extension Store {
             query.appendInterpolation(bind: "%," + tag.replacingOccurrences(of: "_", with: "\\_") + ",%")
             query.appendLiteral(" ESCAPE '\\'")
         }
+        // Same order as PoolAllocator.isBetter: storage that reserves a minimum first, for a volume with one.
+        query.appendLiteral(" ORDER BY CASE WHEN ")
+        query.appendInterpolation(bind: request.minIOPS)
         query.appendLiteral(
             """
-             ORDER BY CASE WHEN capacity_iops IS NULL THEN 9223372036854775807 ELSE capacity_iops - allocated_iops END DESC,
+             > 0 THEN guarantees_minimum ELSE 0 END DESC,
+                CASE WHEN capacity_iops IS NULL THEN 9223372036854775807 ELSE capacity_iops - allocated_iops END DESC,
                 (capacity_bytes / 1000 * 
             """
         )

@@ -1,5 +1,6 @@
 import LunarModel
 import LunarStorage
+import LunarWire
 
 /// The volume flows that touch storage: place and create, resize, delete. Each keeps the
 /// database and the provider in step: the database records the intent first (reserving
@@ -24,6 +25,12 @@ struct VolumeService: Sendable {
         }
         do {
             let provider = try server.providers.require(pool.provider)
+            if let minimum = volume.minIOPS, minimum > 0, !pool.guaranteesMinimum {
+                // Placed all the same (the pool is not strictqos): said in the job and the log.
+                let warning = "pool \(pool.name) cannot guarantee \(volume.name)'s minimum of \(minimum) IOPS (qosenforcedby \(provider.qosEnforcement.rawValue))"
+                server.logger.notice("volume placed where its minimum is not guaranteed", metadata: ["volume.id": .string(volume.id.uuid), "pool": .string(pool.name), "min_iops": .stringConvertible(minimum)])
+                if let context { try await context.warn(warning) }
+            }
             let create: () async throws -> String
             if let template = try await imageTemplate(of: volume) {
                 // A root disk from a template: a copy the storage makes of the pool's template volume.
@@ -67,9 +74,41 @@ struct VolumeService: Sendable {
                 )
             }
             if let context { try await context.step("resize on \(pool.name)", detail: volume.id.uuid, resize) } else { try await resize() }
-            return try await store.finishResizing(volume.id)
+            let resized = try await store.finishResizing(volume.id)
+            try await pushLimits(resized, pool: pool, provider: provider, context: context)
+            return resized
+        } catch let error as LimitsNotApplied {
+            throw error.error
         } catch {
             try await Self.undo(error) { _ = try await store.abandonResizing(volume.id) }
+        }
+    }
+
+    /// The resize is recorded but the running VM's hypervisor did not take the new limits.
+    struct LimitsNotApplied: Error {
+        let error: LunarError
+    }
+
+    /// Gives a running VM's hypervisor the volume's new limits, live: its rate limits and, where
+    /// the hypervisor enforces IOPS (`qosenforcedby` hypervisor), its maximum.
+    func pushLimits(_ volume: Volume, pool: StoragePool, provider: any StorageProvider, context: JobContext?) async throws {
+        let hypervisorEnforced = provider.qosEnforcement == .hypervisor
+        guard hypervisorEnforced || !volume.rateLimits.isEmpty, let vmID = volume.virtualMachineID, let vm = try await store.virtualMachine(vmID), vm.state == .running,
+            let hostID = vm.hostID, let host = try await store.host(hostID)
+        else { return }
+        let command = AgentCommand.setDiskLimits(
+            vm: vmID, volume: volume.id, limits: volume.rateLimits.isEmpty ? nil : volume.rateLimits, totalIOPSLimit: hypervisorEnforced ? volume.maxIOPS : nil
+        )
+        do {
+            let push = { _ = try await server.agents.call(command, on: hostID) }
+            if let context { try await context.step("SetDiskLimits on \(host.name)", detail: volume.id.uuid, push) } else { try await push() }
+        } catch {
+            throw LimitsNotApplied(
+                error: LunarError(
+                    .internalError,
+                    "volume \(volume.name) is resized, but VM \(vm.name) on \(host.name) did not take its new limits (they apply at its next start; repeating the resize tries again): \(error)"
+                )
+            )
         }
     }
 

@@ -290,6 +290,36 @@ public actor QEMUHypervisor: Hypervisor {
         return AgentResult(vms: [await report(id)].compactMap { $0 })
     }
 
+    /// Sets the disk's throttle-group limits live (`qom-set` on the group's `limits`), and keeps
+    /// them in the spec so an adopting agent and a migration carry them. A disk started without
+    /// a throttle group has no node to throttle: refused, the limits apply at its next start.
+    public func setLimits(_ limits: HypervisorRateLimits?, totalIOPS: Int64?, of volume: VolumeID, on id: VirtualMachineID) async throws -> AgentResult {
+        guard var guest = guests[id] else { throw AgentFailure(.notFound, "VM \(id) is not running on this host") }
+        guard let index = guest.spec.disks.firstIndex(where: { $0.volumeID == volume }) else { throw AgentFailure(.notFound, "VM \(id) has no disk \(volume)") }
+        var disk = guest.spec.disks[index]
+        let before = QEMUCommandLine.throttleGroup(disk)
+        disk.limits = limits
+        disk.totalIOPSLimit = totalIOPS
+        guard before != nil else {
+            if QEMUCommandLine.throttleGroup(disk) == nil { return AgentResult(vms: [await report(id)].compactMap { $0 }) }
+            throw AgentFailure(.badRequest, "disk \(volume) of VM \(id) was started without a throttle; its new limits apply when the VM next starts")
+        }
+        // No limit left: the group stays, opened wide (0 means unlimited to QEMU).
+        var values = QEMUCommandLine.throttleLimits(disk)
+        if values.isEmpty { values = JSONObject(["iops-total": 0]) }
+        let names = QEMUCommandLine.names(volume)
+        do {
+            _ = try await guest.qmp.execute("qom-set", JSONObject(["path": names.throttleGroup.json, "property": "limits", "value": .object(values)]))
+        } catch {
+            throw AgentFailure(.connectFailed, "QEMU did not take the new limits of disk \(volume): \(error)")
+        }
+        guest.spec.disks[index] = disk
+        guests[id] = guest
+        try writeSpec(guest.spec, to: guest.commandLine)
+        logger.info("disk limits changed", metadata: ["vm.id": .string(id.uuid), "volume.id": .string(volume.uuid), "qemu.limits": .string(values.serialized)])
+        return AgentResult(vms: [await report(id)].compactMap { $0 })
+    }
+
     /// device_del, wait for the guest to let go (DEVICE_DELETED), then the nodes and objects.
     public func detach(_ volume: VolumeID, from id: VirtualMachineID) async throws -> AgentResult {
         guard var guest = guests[id] else { return AgentResult() }

@@ -98,6 +98,14 @@ public actor SimulatorHypervisor: Hypervisor {
         return AgentResult(vms: [await vm.report()])
     }
 
+    /// The simulator throttles nothing: it checks the disk is there and answers what runs.
+    public func setLimits(_ limits: HypervisorRateLimits?, totalIOPS: Int64?, of volume: VolumeID, on id: VirtualMachineID) async throws -> AgentResult {
+        guard let vm = vms[id] else { throw AgentFailure(.notFound, "VM \(id) is not running on this host") }
+        let report = await vm.report()
+        guard report.volumes.contains(volume) else { throw AgentFailure(.notFound, "VM \(id) has no disk \(volume)") }
+        return AgentResult(vms: [report])
+    }
+
     public func detach(_ volumeID: VolumeID, from id: VirtualMachineID) async throws -> AgentResult {
         if let vm = vms[id] { await vm.detach(volumeID) }
         try await pools.disconnect(volumeID)

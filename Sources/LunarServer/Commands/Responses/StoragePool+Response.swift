@@ -37,6 +37,7 @@ extension StoragePool {
             "created": CloudStackDate.format(epochSeconds: createdEpochSeconds).json,
             "suitableformigration": (state == .up).json,
             "hasannotations": false,
+            "strictqos": strictQoS.json,
             // What the pool's storage can do, as CloudStack lists it; Lunar adds its QoS.
             "storagecapabilities": .object(
                 JSONObject([

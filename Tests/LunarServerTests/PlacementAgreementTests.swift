@@ -37,15 +37,17 @@ struct PlacementAgreementTests {
                 let capacity = Int64.random(in: 1...10, using: &random) * 1000 + Int64.random(in: 0...999, using: &random)
                 let capacityIOPS: Int64? = Bool.random(using: &random) ? Int64.random(in: 1...10, using: &random) * 1000 : nil
                 let cluster = [nil, clusters[0], clusters[1]][Int.random(in: 0...2, using: &random)]
-                try await store.createStoragePool(
-                    StoragePool(
-                        id: .random(using: &random), name: String(format: "pool%02d", index), zoneID: zone.id, podID: cluster == nil ? nil : pod.id,
-                        clusterID: cluster, scope: cluster == nil ? .zone : .cluster, url: "file:///x", provider: "local", isManaged: false,
-                        capacityBytes: capacity, capacityIOPS: capacityIOPS, allocatedBytes: 0, allocatedIOPS: 0,
-                        tags: tagSets[Int.random(in: 0..<tagSets.count, using: &random)], hypervisor: nil,
-                        state: [.up, .up, .up, .maintenance, .disabled][Int.random(in: 0...4, using: &random)], createdEpochSeconds: 0
-                    )
+                var pool = StoragePool(
+                    id: .random(using: &random), name: String(format: "pool%02d", index), zoneID: zone.id, podID: cluster == nil ? nil : pod.id,
+                    clusterID: cluster, scope: cluster == nil ? .zone : .cluster, url: "file:///x", provider: "local", isManaged: false,
+                    capacityBytes: capacity, capacityIOPS: capacityIOPS, allocatedBytes: 0, allocatedIOPS: 0,
+                    tags: tagSets[Int.random(in: 0..<tagSets.count, using: &random)], hypervisor: nil,
+                    state: [.up, .up, .up, .maintenance, .disabled][Int.random(in: 0...4, using: &random)], createdEpochSeconds: 0
                 )
+                // Storage that reserves minimums or not, strict or not: preference and refusal agree too.
+                pool.guaranteesMinimum = Bool.random(using: &random)
+                pool.strictQoS = Bool.random(using: &random)
+                try await store.createStoragePool(pool)
                 // Some capacity already used (often exactly full, to probe the boundaries).
                 try await database.write { sql in
                     let pools = try await store.placementCandidates(sql, zoneID: zone.id)

@@ -89,8 +89,9 @@ struct AgentCommand: AsyncParsableCommand {
                 stateDirectory: stateFolder, consoleDirectory: consoles ?? folder.map { ($0 as NSString).appendingPathComponent("consoles") }, hostName: name,
                 initiatorIQN: configuration.initiatorIQN
             )
-            // A Unix socket path has 108 bytes: <state>/vm/<uuid>/qmp must fit.
-            guard (stateFolder as NSString).standardizingPath.utf8.count + 45 < 108 else { throw ValidationError("--state \(stateFolder) is too long for QMP socket paths") }
+            guard Self.qmpSocketsFit(in: stateFolder) else {
+                throw ValidationError("--state \(stateFolder) is too long for QMP socket paths (<state>/vm/<uuid>/qmp must fit in 107 bytes): give a shorter --state or --data")
+            }
             qemu.accel = accel
             qemu.migrationAddress = address
             qemu.stopGuestsOnExit = stopGuestsOnExit
@@ -106,6 +107,11 @@ struct AgentCommand: AsyncParsableCommand {
 
     enum HypervisorChoice: String, ExpressibleByArgument, CaseIterable {
         case simulator, qemu
+    }
+
+    /// A Unix socket path has 108 bytes: `<state>/vm/<uuid>/qmp` must fit.
+    static func qmpSocketsFit(in stateFolder: String) -> Bool {
+        (stateFolder as NSString).standardizingPath.utf8.count + 45 < 108
     }
 
     static func defaultInitiator(_ name: String) -> String {

@@ -5,7 +5,7 @@ import LunarServer
 
 /// `lunar bench ...`: measurements that live with the code.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks.", subcommands: [Placement.self, ISCSIBench.self, QoSBench.self, VMBench.self])
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks.", subcommands: [Placement.self, ISCSIBench.self, QoSBench.self, VMBench.self, QEMUBench.self])
 
     struct Placement: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import LunarClient
@@ -53,6 +54,13 @@ final class UpAgents: Service, Sendable {
     func run() async throws {
         var iterator = ready.makeAsyncIterator()
         guard let ready = await iterator.next() else { return }
+        if hypervisor == .qemu, hosts > 0 {
+            // Said here, before anything is seeded, rather than by agents that would exit at once.
+            let longest = folder.file("agents/host\(hosts)")
+            guard AgentCommand.qmpSocketsFit(in: longest) else {
+                throw ValidationError("--data \(folder.path) is too long for the QEMU agents' QMP sockets (\(longest)/vm/<uuid>/qmp must fit in 107 bytes): use a shorter path")
+            }
+        }
         var banner = ready.banner
         if seed { await seedIfNew(ready) }
         if seed, hypervisor == .qemu {

@@ -13,6 +13,15 @@ public struct JobContext: Sendable {
     /// Steps named so are warnings: the job's result lists them under `warnings`.
     static let warningPrefix = "warning: "
 
+    /// Steps named so carry a figure for the job's result: `result: KEY {json object}`.
+    static let resultPrefix = "result: "
+
+    /// Journals a figure the job's result carries under `key` (a migration's times), so a job
+    /// resumed after a restart still reports it.
+    public func record(_ key: String, _ value: JSONObject) async throws {
+        try await step(Self.resultPrefix + key + " " + value.serialized) {}
+    }
+
     /// Journals a warning (a step that is done at once), which the job's result will carry.
     public func warn(_ text: String) async throws {
         try await step(Self.warningPrefix + text) {}

@@ -183,9 +183,14 @@ public final class JobRunner: Service, Sendable {
             if status == .succeeded {
                 // What a flow did but would rather not have (a minimum placed where no storage
                 // reserves it): its "warning: " steps, in the result Lunar adds to CloudStack's.
-                let warnings = try await store.steps(of: submission.jobID).filter { $0.name.hasPrefix(JobContext.warningPrefix) }
-                    .map { JSONValue.string(String($0.name.dropFirst(JobContext.warningPrefix.count))) }
+                let steps = try await store.steps(of: submission.jobID)
+                let warnings = steps.filter { $0.name.hasPrefix(JobContext.warningPrefix) }.map { JSONValue.string(String($0.name.dropFirst(JobContext.warningPrefix.count))) }
                 if !warnings.isEmpty { result["warnings"] = .array(warnings) }
+                for step in steps where step.name.hasPrefix(JobContext.resultPrefix) && step.state == .done {
+                    let text = step.name.dropFirst(JobContext.resultPrefix.count)
+                    guard let space = text.firstIndex(of: " "), let value = try? JSONValue.parse(String(text[text.index(after: space)...])) else { continue }
+                    result[String(text[..<space])] = value
+                }
             }
             try await store.finishJob(submission.jobID, status: status, resultCode: code, result: result)
         } catch {

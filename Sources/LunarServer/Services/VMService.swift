@@ -242,7 +242,14 @@ struct VMService: Sendable {
                 server.logger.info(
                     "live migration", metadata: ["vm.id": .string(id.uuid), "migration.total_ms": .stringConvertible(statistics.totalMilliseconds), "migration.downtime_ms": .stringConvertible(statistics.downtimeMilliseconds)]
                 )
-                _ = try await context?.step("migrated in \(statistics.totalMilliseconds) ms, downtime \(statistics.downtimeMilliseconds) ms, \(statistics.transferredBytes) bytes") {}
+                // In the job's result as `migration` (Lunar's), and in the journal.
+                try await context?.record(
+                    "migration",
+                    JSONObject([
+                        "totalms": .integer(statistics.totalMilliseconds), "downtimems": .integer(statistics.downtimeMilliseconds),
+                        "transferredbytes": .integer(statistics.transferredBytes),
+                    ])
+                )
             }
             do {
                 _ = try await flow.step("resume on \(destination.name)") { try await agents.call(.resumeMigratedVM(vm: id, state: state), on: destinationID) }

@@ -10,20 +10,27 @@ public protocol CommandRunner: Sendable {
 /// Disks on an iSCSI SAN through the Linux kernel's initiator (open-iscsi's `iscsiadm`), for real
 /// hosts: connect = discovery, CHAP on the node record, login, wait for the by-path device;
 /// disconnect = logout and forget the node. What is connected is what `iscsiadm -m session` lists,
-/// so an agent restart loses nothing. (The CHAP secret goes on iscsiadm's command line: open-iscsi
-/// takes it no other way.)
+/// so an agent restart loses nothing. The CHAP secret never goes on a command line (`ps` would
+/// show it): it is written into the node record discovery made (`/etc/iscsi/nodes/<iqn>/<ip>,<port>,<tpgt>/default`,
+/// mode 0600), which iscsiadm reads at login.
 public actor IscsiadmAdaptor: StorageAdaptor {
     public nonisolated let poolType: String
     let runner: any CommandRunner
     let deviceDirectory: String
     let deviceWait: Duration
+    /// open-iscsi's node records.
+    let nodeDirectory: String
     var disks: [VolumeID: FileDisk] = [:]
 
-    public init(poolType: String = "lunar", runner: any CommandRunner = ProcessRunner(), deviceDirectory: String = "/dev/disk/by-path", deviceWait: Duration = .seconds(30)) {
+    public init(
+        poolType: String = "lunar", runner: any CommandRunner = ProcessRunner(), deviceDirectory: String = "/dev/disk/by-path", deviceWait: Duration = .seconds(30),
+        nodeDirectory: String = "/etc/iscsi/nodes"
+    ) {
         self.poolType = poolType
         self.runner = runner
         self.deviceDirectory = deviceDirectory
         self.deviceWait = deviceWait
+        self.nodeDirectory = nodeDirectory
     }
 
     public func connect(_ disk: DiskSpec) async throws -> any PhysicalDisk {
@@ -33,9 +40,10 @@ public actor IscsiadmAdaptor: StorageAdaptor {
         }
         try await check(["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal], "discover \(portal)")
         if let user, let secret {
-            for (name, value) in [("node.session.auth.authmethod", "CHAP"), ("node.session.auth.username", user), ("node.session.auth.password", secret)] {
+            for (name, value) in [("node.session.auth.authmethod", "CHAP"), ("node.session.auth.username", user)] {
                 try await check(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-o", "update", "-n", name, "-v", value], "set \(name)")
             }
+            try writeSecret(secret, iqn: iqn, portal: portal)
         }
         let login = try await runner.run(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-l"])
         // 15: already logged in (a repeat after a lost answer).
@@ -53,6 +61,32 @@ public actor IscsiadmAdaptor: StorageAdaptor {
         let connected = FileDisk(volumeID: disk.volumeID, handle: handle, blockCount: UInt64(disk.sizeBytes / 512))
         disks[disk.volumeID] = connected
         return connected
+    }
+
+    /// Puts the CHAP secret into the target's node record (replacing any there), mode 0600.
+    func writeSecret(_ secret: String, iqn: String, portal: String) throws {
+        guard let colon = portal.lastIndex(of: ":") else { throw AgentFailure(.badRequest, "portal \(portal) is not HOST:PORT") }
+        let prefix = portal[..<colon] + "," + portal[portal.index(after: colon)...] + ","
+        let target = (nodeDirectory as NSString).appendingPathComponent(iqn)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []
+        guard let entry = entries.sorted().first(where: { $0.hasPrefix(prefix) }) else {
+            throw AgentFailure(.connectFailed, "discovery of \(portal) left no node record for \(iqn) in \(nodeDirectory)")
+        }
+        var record = (target as NSString).appendingPathComponent(entry)
+        var isDirectory: ObjCBool = false
+        // Newer open-iscsi keeps one record per interface in a folder ("default"); older, a file.
+        if FileManager.default.fileExists(atPath: record, isDirectory: &isDirectory), isDirectory.boolValue { record += "/default" }
+        guard let text = try? String(contentsOfFile: record, encoding: .utf8) else { throw AgentFailure(.connectFailed, "cannot read the node record \(record)") }
+        let kept = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("node.session.auth.password ") && !$0.hasPrefix("node.session.auth.password=") }
+        var lines = kept.map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        lines.append("node.session.auth.password = \(secret)")
+        let temporary = record + ".lunar"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data((lines.joined(separator: "\n") + "\n").utf8), attributes: [.posixPermissions: 0o600]),
+            rename(temporary, record) == 0
+        else {
+            throw AgentFailure(.connectFailed, "cannot write the CHAP secret into \(record): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Logs out of every session to the volume's target and forgets its node record. A logout

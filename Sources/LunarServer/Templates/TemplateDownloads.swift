@@ -55,7 +55,7 @@ public actor TemplateDownloads: Service {
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         wake.yield()  // what a restart left Downloading
-        try await cancelWhenGracefulShutdown { await self.loop() }
+        await cancelWhenGracefulShutdown { await self.loop() }
     }
 
     func loop() async {

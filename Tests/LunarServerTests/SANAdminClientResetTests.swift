@@ -8,15 +8,7 @@ struct SANAdminClientResetTests {
     /// Listens on 127.0.0.1, resets the first connection once it has read a request, then stops
     /// listening, so any later connect is refused. Returns the port.
     static func resettingListener() throws -> Int {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 } }
-        guard bound, listen(listener, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let (listener, port) = try LoopbackListener.open(backlog: 4)
         Thread.detachNewThread {
             let connection = accept(listener, nil, nil)
             var buffer = [UInt8](repeating: 0, count: 4_096)

@@ -12,14 +12,7 @@ struct TemplateDownloadTests {
     /// `/small` (512 KiB with a Content-Length), `/announced` (2 MiB with one), `/chunked`
     /// (2 MiB in chunks with none).
     static func imageServer() throws -> Int {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 } }
-        guard bound, listen(listener, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
+        let (listener, port) = try LoopbackListener.open()
         Thread.detachNewThread {
             while true {
                 let connection = accept(listener, nil, nil)
@@ -53,7 +46,7 @@ struct TemplateDownloadTests {
                 close(connection)
             }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return port
     }
 
     @Test func theSizeBoundHoldsWithAndWithoutAContentLength() async throws {

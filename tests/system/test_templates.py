@@ -105,6 +105,8 @@ def test_a_template_downloads_is_copied_once_onto_the_san_and_each_root_disk_is_
     added = set(after) - before
     # Two root disks and one template volume: the image was written onto the SAN once.
     assert len(added) == 3, added
+    pool = cloud.cs.listStoragePools(name="lunar-san")["storagepool"][0]
+    assert pool.get("disksizeused", 0) >= 3 * 2 * MIB, f"the SAN reports what is written (its token is in the pool's details): {pool}"
     for name in added:
         assert after[name]["allocated_bytes"] <= 3 * MIB, f"{name} keeps the template's holes: {after[name]['allocated_bytes']}"
     cloud.invariant()

@@ -63,7 +63,9 @@ extension ServerContext {
         // A listing still answers when a storage node does not: its used bytes are left out.
         let used: Int64?
         do {
-            used = try await providers.provider(named: pool.provider)?.capacity(of: pool.descriptor()).usedBytes
+            // With its details: a lunar pool's SAN token is kept there, not in the URL.
+            let details = try await store.poolDescriptor(pool.id)?.1 ?? [:]
+            used = try await providers.provider(named: pool.provider)?.capacity(of: pool.descriptor(details: details)).usedBytes
         } catch {
             logger.warning("a pool's storage did not report its capacity", metadata: ["pool.id": .string(pool.id.uuid), "error": .string("\(error)")])
             used = nil

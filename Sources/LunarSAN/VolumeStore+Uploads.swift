@@ -8,6 +8,7 @@ extension VolumeStore {
     public func beginUpload(name: String, length: UInt64) throws -> FileBlockDevice {
         guard let volume = volumes[name] else { throw notFound(name) }
         guard !uploadsUnderWay.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being written by another upload") }
+        guard !copiesUnderWay.values.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being copied; write it once that ends") }
         let connected = sessions?.sessions(target: Self.iqn(configuration.iqnPrefix, name)) ?? []
         guard connected.isEmpty else {
             throw SANError(.volumeInUse, "volume \(name) has \(connected.count) session(s); data is written only into a volume nobody is logged in to")
@@ -37,10 +38,11 @@ extension VolumeStore {
         return volume.device.path
     }
 
-    /// Copies `sourceImage`'s data into the fresh image at `image`, holes kept.
-    func copy(_ sourceImage: String, into image: String) throws {
+    /// Copies `sourceImage`'s data into the fresh image at `image`, holes kept, on a thread of
+    /// its own rather than the actor's.
+    static func copy(_ sourceImage: String, into image: String) async throws {
         do {
-            _ = try SparseFileCopy.copy(fromPath: sourceImage, toPath: image)
+            _ = try await Task.detached(priority: .utility) { try SparseFileCopy.copy(fromPath: sourceImage, toPath: image) }.value
         } catch {
             throw SANError(.storageFailure, "cannot copy \(sourceImage): \(error)")
         }

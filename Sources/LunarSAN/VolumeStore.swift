@@ -37,6 +37,8 @@ public actor VolumeStore {
     var fencesUnderWay: [String: Task<Int, Never>] = [:]
     /// Volumes the admin API is writing data into (no grant, delete or copy meanwhile).
     var uploadsUnderWay: Set<String> = []
+    /// Volumes being made as copies, and of what (neither is deleted or written meanwhile).
+    var copiesUnderWay: [String: String] = [:]
     nonisolated let secrets: SecretBox
     /// Set once the target listens, so deletes can see and drop sessions.
     var sessions: ISCSISessionRegistry?
@@ -181,12 +183,14 @@ public actor VolumeStore {
     /// Creates a volume, empty or (`source`) holding a copy of another volume's data made here on
     /// the node: a root disk from a template never passes through the management server or a host.
     /// The copy is made and synced before the metadata is written, so a crash leaves no half copy.
-    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil, account: String? = nil, source: String? = nil) throws -> SANVolumeInfo {
+    /// It runs off this actor: fences and every other call go on while a large image is copied
+    /// (the name and the source are held meanwhile: no second create, no delete, no upload).
+    public func create(name: String, sizeBytes: UInt64, qos: SANVolumeQoS? = nil, account: String? = nil, source: String? = nil) async throws -> SANVolumeInfo {
         guard VolumeMetadata.validName(name) else {
             throw SANError(.invalidName, "volume names are 1 to 64 lower-case letters, digits, '-' or '.', starting with a letter or digit")
         }
-        guard volumes[name] == nil else { throw SANError(.volumeExists, "a volume named \(name) exists") }
-        guard volumes.count < configuration.maximumVolumes else {
+        guard volumes[name] == nil, !copiesUnderWay.keys.contains(name) else { throw SANError(.volumeExists, "a volume named \(name) exists") }
+        guard volumes.count + copiesUnderWay.count < configuration.maximumVolumes else {
             throw SANError(.limitExceeded, "this node holds at most \(configuration.maximumVolumes) volumes")
         }
         try checkSize(sizeBytes)
@@ -203,7 +207,11 @@ public actor VolumeStore {
         try? DurableFile.remove(image)  // a leftover of an interrupted create
         let device = try Self.openDevice(image, metadata: metadata, create: true)
         do {
-            if let sourceImage { try copy(sourceImage, into: image) }
+            if let source, let sourceImage {
+                copiesUnderWay[name] = source
+                defer { copiesUnderWay[name] = nil }
+                try await Self.copy(sourceImage, into: image)
+            }
             try device.synchronize()
             try DurableFile.syncDirectory(of: image)
             try writeMetadata(metadata)
@@ -246,6 +254,7 @@ public actor VolumeStore {
     public func delete(name: String) throws {
         guard volumes[name] != nil else { throw notFound(name) }
         guard !uploadsUnderWay.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being written by an upload") }
+        guard !copiesUnderWay.values.contains(name) else { throw SANError(.volumeInUse, "volume \(name) is being copied") }
         let connected = sessions?.sessions(target: Self.iqn(configuration.iqnPrefix, name)) ?? []
         guard connected.isEmpty else {
             throw SANError(

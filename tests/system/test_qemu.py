@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Cloud
+from test_partition import namespace  # noqa: F401 (a fixture)
 from test_vms import iops, offering, san, san_name, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -33,6 +34,13 @@ def qemu_cloud(data_dir):
     assert instance.stop(timeout=60) == 0, "lunar should exit 0 on SIGTERM"
     left = [p for p in (data_dir / "agents").glob("*/vm/*/qemu.pid") if alive(int(p.read_text()))]
     assert not left, f"lunar up stops its guests when it exits: {left}"
+
+
+class Seen:
+    """What the helpers read of a Lunar started by hand: its data folder and a cs client."""
+
+    def __init__(self, data, cs=None):
+        self.data, self.cs = data, cs
 
 
 def alive(pid):
@@ -265,3 +273,73 @@ def test_a_local_pool_is_throttled_by_qemu_live_and_strictqos_refuses_what_it_ca
     capped = cloud.cs.createDiskOffering(name="local-plain", displaytext="local, no IOPS", disksize="1", tags="local")["diskoffering"]
     placed = cloud.cs.createVolume(name="loose", zoneid=zone, diskofferingid=capped["id"], storageid=pool["id"], fetch_result=True)["volume"]
     assert placed["storageid"] == pool["id"] and placed["miniopsguaranteed"] is True
+
+
+def test_a_partitioned_host_is_fenced_its_guest_restarted_elsewhere_and_the_old_guest_cannot_write(namespace, data_dir):
+    """host1's agent and its QEMU live in a network namespace whose link the test cuts while the
+    guest writes. HA fences host1 at the SAN and boots the guest on host2 from the same disks
+    (every acknowledged write there); after the heal the old guest's writes are refused (the SAN
+    counts none) and host1's agent is told to destroy it."""
+    from conftest import Lunar
+    from cs import CloudStack
+    from test_partition import HOST_SIDE, ROOT_SIDE, sh
+
+    netns, outside = namespace
+    config = data_dir.parent / "partition.json"
+    config.write_text(json.dumps({"agent_timeout_scale": 0.5, "agent_heartbeat_ms": 250, "missed_heartbeats": 4}))
+    lunar = Lunar(data_dir, args=["--hosts", "0", "--hypervisor", "qemu", "--config", str(config), "--bind", ROOT_SIDE, "--portal", f"{ROOT_SIDE}:0"], bare=False)
+    agents = []
+    try:
+        cloud = Seen(data_dir, CloudStack(endpoint=lunar.api, key=lunar.keys["apikey"], secret=lunar.keys["secretkey"]))
+        # The template is ready before `lunar up` prints its banner; the banner is after seeding.
+        wait_for(lambda: any(t["name"] == "lunar-guest" and t["isready"] for t in cloud.cs.listTemplates(templatefilter="featured").get("template", [])),
+                 timeout=900, what="the guest template")
+        logs = [open(data_dir.parent / f"agent-{name}.log", "ab") for name in ("host1", "host2")]
+        agents.append(subprocess.Popen(["ip", "netns", "exec", netns, lunar.binary, "agent", "--data", str(data_dir), "--name", "host1", "--address", HOST_SIDE,
+                                        "--hypervisor", "qemu", "--stop-guests-on-exit"], stdout=logs[0], stderr=logs[0]))
+        agents.append(subprocess.Popen([lunar.binary, "agent", "--data", str(data_dir), "--name", "host2", "--address", ROOT_SIDE, "--hypervisor", "qemu",
+                                        "--stop-guests-on-exit"], stdout=logs[1], stderr=logs[1]))
+        listed = wait_for(lambda: (lambda up: up if len(up) == 2 else None)({h["name"]: h for h in cloud.cs.listHosts().get("host", []) if h["state"] == "Up"}),
+                          what="two hosts Up")
+        assert listed["host1"]["ipaddress"] == HOST_SIDE
+        vm = deploy(cloud, listed["host1"], diskofferingid=offering(cloud, "disk", "iops-500")["id"])
+        wait_for(lambda: boots(cloud, vm["id"]), timeout=120, interval=0.5, what="lunar-guest: ready inside the namespace")
+        journal_advances(cloud, vm["id"], [5] * 4)
+        data = next(v for v in cloud.cs.listVolumes(virtualmachineid=vm["id"])["volume"] if v["type"] == "DATADISK")
+        old_qemu = qemu_pids(cloud, "host1")
+        assert len(old_qemu) == 1
+
+        def writes():
+            return json.loads(lunar.cli("san", "volume", "stats", san_name(data), "--json").stdout)["totals"]["writes"]
+
+        # The partition: host1 (agent and guest) reaches neither the server nor the SAN; its guest
+        # keeps trying to write.
+        sh("ip", "link", "set", outside, "down")
+        acknowledged = journal(cloud, vm["id"])[1]
+        wait_for(lambda: next((v for v in cloud.cs.listVirtualMachines(id=vm["id"])["virtualmachine"] if v["state"] == "Running" and v["hostname"] == "host2"), None),
+                 timeout=120, what="HA to restart the guest on host2")
+        assert cloud.cs.listHosts(id=listed["host1"]["id"])["host"][0]["state"] == "Down"
+        assert listed["host1"]["initiatoriqn"] not in san(lunar, "volume", "show", san_name(data))["allowed_initiators"]
+        starts = wait_for(lambda: (lambda s: s if len(s) == 2 else None)([m for m in START.finditer(console(cloud, vm["id"])) if m.group(1) == "vdb"]),
+                          timeout=120, interval=0.5, what="the journal to start on host2")
+        found = [int(x) for x in starts[-1].group(2).split(",")]
+        assert all(f >= a for f, a in zip(found, acknowledged)), f"every acknowledged write is on the disk: found {found}, acknowledged {acknowledged}"
+        assert all(alive(pid) for pid in old_qemu), "the partitioned guest still runs, still trying to write"
+
+        # Stop the legitimate guest, so any write the SAN counts from now on would be host1's.
+        cloud.cs.stopVirtualMachine(id=vm["id"], fetch_result=True)
+        before = writes()
+        sh("ip", "link", "set", outside, "up")
+        wait_for(lambda: cloud.cs.listHosts(id=listed["host1"]["id"])["host"][0]["state"] == "Up", timeout=120, what="host1 heard again")
+        wait_for(lambda: not any(alive(pid) for pid in old_qemu), timeout=120, what="host1's agent to destroy the old guest")
+        wait_for(lambda: cloud.cs.checkAccessInvariant()["invariant"]["ok"], timeout=60, what="the invariant after the heal")
+        assert writes() == before, "a fenced guest wrote to the volume"
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.terminate()
+                agent.wait(timeout=60)
+        for pid in qemu_pids(Seen(data_dir), "host1") + qemu_pids(Seen(data_dir), "host2"):
+            os.kill(pid, signal.SIGKILL)
+        assert lunar.stop(timeout=60) == 0
+

@@ -142,32 +142,28 @@ public struct LunarStorageProvider: StorageProvider {
     }
 
     public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor) async throws -> String {
-        let client = try client(pool)
-        let name = Self.volumeName(volume)
-        // A retry after a lost answer finds the volume made.
-        if let existing = try await Self.unlessNotFound("look up volume \(name)", { try await client.volume(name) }) { return "/\(existing.iqn)/0" }
-        let reserve = Int64(volume.snapshotReservePercent ?? 0)
-        let bytes = (volume.sizeBytes + volume.sizeBytes * reserve / 100 + 511) / 512 * 512
-        let created = try await Self.translate("create volume \(name)") {
-            try await client.createVolume(
-                name: name, size: String(bytes), qos: qos(minIOPS: volume.minIOPS, maxIOPS: volume.maxIOPS, in: pool), account: Self.accountName(pool)
-            )
-        }
-        return "/\(created.iqn)/0"
+        try await create(volume, in: pool, copyOf: nil)
     }
 
     /// The SAN node copies the source volume's image into the new volume (sparse; holes stay holes).
     public func createVolume(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor) async throws -> String {
+        try await create(volume, in: pool, copyOf: source)
+    }
+
+    /// Creates the SAN volume (a copy of `source`'s when given) with the volume's QoS in the
+    /// pool's account. A retry after a lost answer finds the volume made, and a volume found is
+    /// whole: the node writes a copy's metadata only once the data is in.
+    func create(_ volume: VolumeDescriptor, in pool: PoolDescriptor, copyOf source: VolumeDescriptor?) async throws -> String {
         let client = try client(pool)
         let name = Self.volumeName(volume)
-        // The node writes a copy's metadata only once the data is in: a volume found is whole.
         if let existing = try await Self.unlessNotFound("look up volume \(name)", { try await client.volume(name) }) { return "/\(existing.iqn)/0" }
         let reserve = Int64(volume.snapshotReservePercent ?? 0)
         let bytes = (volume.sizeBytes + volume.sizeBytes * reserve / 100 + 511) / 512 * 512
-        let created = try await Self.translate("copy volume \(Self.volumeName(source)) to \(name)") {
+        let action = source.map { "copy volume \(Self.volumeName($0)) to \(name)" } ?? "create volume \(name)"
+        let created = try await Self.translate(action) {
             try await client.createVolume(
                 name: name, size: String(bytes), qos: qos(minIOPS: volume.minIOPS, maxIOPS: volume.maxIOPS, in: pool), account: Self.accountName(pool),
-                source: Self.volumeName(source)
+                source: source.map(Self.volumeName)
             )
         }
         return "/\(created.iqn)/0"

@@ -83,12 +83,13 @@ public struct ServerCore: Sendable {
         )
     }
 
-    /// Runs the job runner and the HA monitor until cancelled (or, in a service group, shut down).
+    /// Runs the job runner and the HA monitor until cancelled (or, in a service group, shut down):
+    /// what deterministic simulations run. Template downloads (real HTTP, real time) are a
+    /// service of `LunarServerApp` only, so they never perturb a simulation's schedule.
     public func runServices() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.jobs.run() }
             group.addTask { try await monitor.run() }
-            group.addTask { try await server.templates.run() }
         }
     }
 

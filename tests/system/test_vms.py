@@ -31,10 +31,12 @@ def san(cloud, *args):
 
 
 def iops(cloud, volume, seconds=4.0):
-    """IOPS the SAN served the volume over `seconds`."""
-    first = san(cloud, "volume", "stats", san_name(volume))["totals"]["ios"]
+    """IOPS the SAN served the volume over about `seconds`, timed by the SAN's own clock (a
+    reading's own delay on a busy machine must not count as time)."""
+    first = san(cloud, "volume", "stats", san_name(volume))
     time.sleep(seconds)
-    return (san(cloud, "volume", "stats", san_name(volume))["totals"]["ios"] - first) / seconds
+    last = san(cloud, "volume", "stats", san_name(volume))
+    return (last["totals"]["ios"] - first["totals"]["ios"]) / (last["sampled_seconds"] - first["sampled_seconds"])
 
 
 def wait_for(predicate, timeout=60, interval=0.25, what="condition"):

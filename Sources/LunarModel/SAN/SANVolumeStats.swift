@@ -64,6 +64,9 @@ public struct SANVolumeStats: Codable, Sendable, Hashable {
     public var burstCreditSeconds: Double
     /// Commands waiting in the QoS queue now.
     public var queued: Int
+    /// When this was read, in seconds of the node's monotonic clock: a rate over two readings is
+    /// the totals' difference over these times', whatever the requests' own delays.
+    public var sampledSeconds: Double?
 
     public init(
         volume: String, qos: SANVolumeQoS, qosEnabled: Bool, iops: Double, iops4K: Double, bytesPerSecond: Double, latencyMicros: Latency,
@@ -86,6 +89,7 @@ public struct SANVolumeStats: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case volume, qos, iops, totals, queued
         case qosEnabled = "qos_enabled"
+        case sampledSeconds = "sampled_seconds"
         case iops4K = "iops_4k"
         case bytesPerSecond = "bytes_per_second"
         case latencyMicros = "latency_us"

@@ -254,9 +254,11 @@ public final class QoSGate: ISCSICommandAdmission {
             state.statistics[registered.id] = statistics
             let qos = state.scheduler.qos(of: registered.id) ?? .unlimited
             let credit = state.scheduler.creditSeconds(of: registered.id, now: now) ?? 0
-            return statistics.report(
+            var report = statistics.report(
                 volume: registered.name, qos: qos, creditSeconds: credit, queued: state.scheduler.queueLength(of: registered.id), qosEnabled: state.enabled
             )
+            report.sampledSeconds = Double(now) / 1e9
+            return report
         }
     }
 

@@ -47,7 +47,12 @@ struct SANOutageTests {
             $0.adminPort = adminPort
             $0.capacityIOPS = 20_000
         }
-        try await TestSupport.withServer(extraCommands: [Self.grantCount]) { server in
+        // The host is added by hand and has no agent, so HA finds it silent. Once the SAN answers
+        // again (just when this test grants), HA fences it and takes every grant it holds,
+        // administrative ones included (HostMonitor.investigate, then fence). A slow run met that
+        // fence between the grant and the count. This test is about the SAN, so HA waits longer
+        // than any run.
+        try await TestSupport.withServer(extraCommands: [Self.grantCount], configure: { $0.missedHeartbeatsBeforeInvestigation = 100_000 }) { server in
             let api = server.admin
             // With the node up: a managed pool, a volume placed on it, a host.
             let (volumeID, hostID, poolID) = try await SANTestNode.run(dataDirectory: folder, configure: configure) { node in

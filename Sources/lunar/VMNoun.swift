@@ -34,6 +34,12 @@ struct VMCommand: AsyncParsableCommand {
         return id
     }
 
+    /// Runs an async API call, waits for its job, and prints the object under `key` of its result.
+    static func run(_ command: String, _ parameters: [String: String], on client: LunarAPIClient, showing key: String, json: Bool) async throws {
+        let result = try await Output.wait(client, reply: try await client.call(command, parameters))
+        Output.printObject(result[key]?.objectValue ?? result, json: json)
+    }
+
     static func field(_ object: JSONObject, _ key: String) throws -> String {
         guard let value = object[key]?.stringValue else { throw LunarClientError.badResponse("no \(key) in the reply") }
         return value
@@ -108,8 +114,7 @@ struct VMCommand: AsyncParsableCommand {
                 parameters["size"] = size.map(String.init)
                 parameters["miniops"] = minIops.map(String.init)
                 parameters["maxiops"] = maxIops.map(String.init)
-                let result = try await Output.wait(client, reply: try await client.call("deployVirtualMachine", parameters))
-                Output.printObject(result["virtualmachine"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("deployVirtualMachine", parameters, on: client, showing: "virtualmachine", json: options.json)
             }
         }
     }
@@ -124,8 +129,7 @@ struct VMCommand: AsyncParsableCommand {
                 let client = try options.client()
                 var parameters = ["id": try VMCommand.field(try await VMCommand.find(client, vm), "id")]
                 if let host { parameters["hostid"] = try await VMCommand.id(client, "listHosts", key: "host", host) }
-                let result = try await Output.wait(client, reply: try await client.call("startVirtualMachine", parameters))
-                Output.printObject(result["virtualmachine"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("startVirtualMachine", parameters, on: client, showing: "virtualmachine", json: options.json)
             }
         }
     }
@@ -138,8 +142,7 @@ struct VMCommand: AsyncParsableCommand {
             try await Output.run {
                 let client = try options.client()
                 let id = try VMCommand.field(try await VMCommand.find(client, vm), "id")
-                let result = try await Output.wait(client, reply: try await client.call("stopVirtualMachine", ["id": id, "forced": String(forced)]))
-                Output.printObject(result["virtualmachine"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("stopVirtualMachine", ["id": id, "forced": String(forced)], on: client, showing: "virtualmachine", json: options.json)
             }
         }
     }
@@ -163,8 +166,7 @@ struct VMCommand: AsyncParsableCommand {
                     else { throw LunarClientError.api(LunarError.refused("no other Up host of its hypervisor")) }
                     parameters["hostid"] = id
                 }
-                let result = try await Output.wait(client, reply: try await client.call("migrateVirtualMachine", parameters))
-                Output.printObject(result["virtualmachine"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("migrateVirtualMachine", parameters, on: client, showing: "virtualmachine", json: options.json)
             }
         }
     }
@@ -178,8 +180,7 @@ struct VMCommand: AsyncParsableCommand {
             try await Output.run {
                 let client = try options.client()
                 let id = try VMCommand.field(try await VMCommand.find(client, vm), "id")
-                let result = try await Output.wait(client, reply: try await client.call("attachVolume", ["id": volume, "virtualmachineid": id]))
-                Output.printObject(result["volume"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("attachVolume", ["id": volume, "virtualmachineid": id], on: client, showing: "volume", json: options.json)
             }
         }
     }
@@ -191,8 +192,7 @@ struct VMCommand: AsyncParsableCommand {
         func run() async throws {
             try await Output.run {
                 let client = try options.client()
-                let result = try await Output.wait(client, reply: try await client.call("detachVolume", ["id": volume]))
-                Output.printObject(result["volume"]?.objectValue ?? result, json: options.json)
+                try await VMCommand.run("detachVolume", ["id": volume], on: client, showing: "volume", json: options.json)
             }
         }
     }
